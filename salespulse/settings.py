@@ -67,7 +67,11 @@ class Settings:
 #: CLI and README can list them without repeating defaults.
 VARIABLES: dict[str, tuple[str, str, str]] = {
     "home": ("SALESPULSE_HOME", "", "Project root (default: the checkout the package lives in)."),
-    "data_dir": ("SALESPULSE_DATA_DIR", "", "Lake and embedded-service data (default: $SALESPULSE_HOME/data)."),
+    "data_dir": (
+        "SALESPULSE_DATA_DIR",
+        "",
+        "Lake and embedded-service data (default: $SALESPULSE_HOME/data).",
+    ),
     "database_url": ("DATABASE_URL", "", "PostgreSQL/Redshift URL; unset = embedded PostgreSQL."),
     "redis_url": ("REDIS_URL", "", "Redis URL; unset = embedded Redis."),
     "kafka_bootstrap_servers": ("KAFKA_BOOTSTRAP_SERVERS", "", "Kafka brokers; unset = embedded broker."),
@@ -80,7 +84,11 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
     "pg_port": ("SALESPULSE_PG_PORT", "55432", "Port of the embedded PostgreSQL."),
     "redis_port": ("SALESPULSE_REDIS_PORT", "56379", "Port of the embedded Redis."),
     "kafka_port": ("SALESPULSE_KAFKA_PORT", "59092", "Port of the embedded Kafka-protocol broker."),
-    "partitions": ("SALESPULSE_PARTITIONS", "3", "Partitions of the sales topic when the project creates it."),
+    "partitions": (
+        "SALESPULSE_PARTITIONS",
+        "3",
+        "Partitions of the sales topic when the project creates it.",
+    ),
     "log_level": ("SALESPULSE_LOG_LEVEL", "INFO", "Logging level of every command."),
 }
 

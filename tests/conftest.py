@@ -106,5 +106,5 @@ def _cleanup(urls: services.ServiceUrls, database: str, run_id: str) -> None:
 
         topics = AdminClient({"bootstrap.servers": urls.kafka}).list_topics(timeout=10).topics
         delete_topics([t for t in topics if t.startswith(f"t{run_id}.")])
-    except Exception:  # noqa: BLE001 - best-effort cleanup of a memory-only broker
+    except Exception:
         pass

@@ -112,6 +112,7 @@ class EmbeddedService(ABC):
 
     def _ensure_ready(self) -> None:
         """Idempotent set-up after the process runs (e.g. create the database)."""
+        return None
 
     @abstractmethod
     def probe(self) -> str:
@@ -155,6 +156,10 @@ class EmbeddedService(ABC):
         running = self.running() if self.embedded else True
         try:
             version, healthy, detail = self.probe(), True, ""
-        except Exception as exc:  # noqa: BLE001 - status reports, never raises
-            version, healthy, detail = "-", False, str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        except Exception as exc:
+            version, healthy, detail = (
+                "-",
+                False,
+                str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__,
+            )
         return Status(self.name, mask(self.url), self.embedded, running, healthy, version, detail)

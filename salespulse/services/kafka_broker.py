@@ -58,10 +58,14 @@ class EmbeddedKafka(EmbeddedService):
         argv = [
             str(self.executable),
             "broker",
-            "--cluster-id", "salespulse",
-            "--listener-url", f"tcp://127.0.0.1:{port}",
-            "--advertised-listener-url", f"tcp://127.0.0.1:{port}",
-            "--storage-engine", "memory://tansu/",
+            "--cluster-id",
+            "salespulse",
+            "--listener-url",
+            f"tcp://127.0.0.1:{port}",
+            "--advertised-listener-url",
+            f"tcp://127.0.0.1:{port}",
+            "--storage-engine",
+            "memory://tansu/",
         ]
         env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "LISTENER_", "STORAGE_"))}
         env.setdefault("RUST_LOG", "warn")
@@ -71,9 +75,7 @@ class EmbeddedKafka(EmbeddedService):
     def probe(self) -> str:
         if self.embedded and not process.port_open("127.0.0.1", self.settings.kafka_port):
             raise ServiceError(f"nothing listens on {self.local_url}")
-        admin = AdminClient(
-            {"bootstrap.servers": self.url, "socket.timeout.ms": 3000, "log_level": 0}
-        )
+        admin = AdminClient({"bootstrap.servers": self.url, "socket.timeout.ms": 3000, "log_level": 0})
         metadata = admin.list_topics(timeout=3)
         if not metadata.brokers:
             raise ServiceError("broker answered with no brokers in its metadata")
@@ -83,7 +85,9 @@ class EmbeddedKafka(EmbeddedService):
         if not self.embedded:
             return "Kafka protocol"
         try:
-            out = subprocess.run([str(self.executable), "--version"], capture_output=True, text=True, timeout=5)
+            out = subprocess.run(
+                [str(self.executable), "--version"], capture_output=True, text=True, timeout=5
+            )
         except (OSError, subprocess.TimeoutExpired):
             return "Tansu"
         return out.stdout.strip().replace("tansu", "Tansu") or "Tansu"

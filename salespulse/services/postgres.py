@@ -118,13 +118,16 @@ class EmbeddedPostgres(EmbeddedService):
         if root != self.dir:
             log.warning(
                 "'nobody' cannot reach %s (a folder above it is private); PostgreSQL runs from %s",
-                self.dir, root,
+                self.dir,
+                root,
             )
             root.mkdir(mode=0o755, exist_ok=True)
             if not self.bin_dir.exists():
                 # Keep the wheel's layout: the binaries' RPATH is $ORIGIN/../../../pgserver.libs.
                 site = pg_bin_dir().parent.parent.parent
-                shutil.copytree(site / "pgserver" / "pginstall", root / "pgserver" / "pginstall", symlinks=True)
+                shutil.copytree(
+                    site / "pgserver" / "pginstall", root / "pgserver" / "pginstall", symlinks=True
+                )
                 shutil.copytree(site / "pgserver.libs", root / "pgserver.libs", symlinks=True)
             (self.dir / "RUNTIME").write_text(f"{root}\n")
         for folder in (self.data_dir, self.socket_dir):
@@ -152,11 +155,14 @@ class EmbeddedPostgres(EmbeddedService):
             out = self._run(
                 [
                     str(self.bin_dir / "initdb"),
-                    "-D", str(self.data_dir),
-                    "-U", USER,
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    USER,
                     f"--pwfile={pwfile}",
                     "--auth=scram-sha-256",
-                    "-E", "UTF8",
+                    "-E",
+                    "UTF8",
                     "--no-locale",
                 ]
             )
@@ -197,10 +203,16 @@ class EmbeddedPostgres(EmbeddedService):
         out = self._run(
             [
                 str(self.bin_dir / "pg_ctl"),
-                "start", "-w", "-t", "60",
-                "-D", str(self.data_dir),
-                "-l", str(self.server_log),
-                "-o", f"-p {self.settings.pg_port} -k {self.socket_dir}",
+                "start",
+                "-w",
+                "-t",
+                "60",
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.server_log),
+                "-o",
+                f"-p {self.settings.pg_port} -k {self.socket_dir}",
             ]
         )
         if out.returncode != 0:
@@ -225,9 +237,7 @@ class EmbeddedPostgres(EmbeddedService):
             conn.close()
 
     def _stop(self, pid: int) -> None:
-        out = self._run(
-            [str(self.bin_dir / "pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(self.data_dir)]
-        )
+        out = self._run([str(self.bin_dir / "pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(self.data_dir)])
         if out.returncode != 0 and process.pid_alive(pid):
             process.terminate(pid)
 

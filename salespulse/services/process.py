@@ -123,7 +123,7 @@ def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.1)
         try:
             if check():
                 return True
-        except Exception:  # noqa: BLE001 - a failing probe just means "not yet"
+        except Exception:
             pass
         if time.monotonic() >= deadline:
             return False

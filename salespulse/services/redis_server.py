@@ -6,6 +6,7 @@ so ``down`` then ``up`` keeps the speed views.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 from pathlib import Path
 from urllib.parse import quote
@@ -74,10 +75,8 @@ class EmbeddedRedis(EmbeddedService):
 
     def _stop(self, pid: int) -> None:
         # SHUTDOWN SAVE writes the snapshot before exiting, so data survives down/up.
-        try:
+        with contextlib.suppress(redis.ConnectionError, redis.ResponseError):
             redis.Redis.from_url(self.local_url, socket_timeout=5).shutdown(save=True)
-        except (redis.ConnectionError, redis.ResponseError):
-            pass
         if not process.wait_until(lambda: not process.pid_alive(pid), 15):
             process.terminate(pid)
 

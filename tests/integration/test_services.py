@@ -80,7 +80,9 @@ def test_kafka_consumer_group_reads_back_what_a_producer_wrote(stack) -> None:
     failures: list[str] = []
     for event in events:
         producer.produce(
-            topic, encode(event), key=event.order_id,
+            topic,
+            encode(event),
+            key=event.order_id,
             on_delivery=lambda err, msg: failures.append(str(err)) if err else None,
         )
     assert producer.flush(30) == 0
@@ -104,12 +106,15 @@ def test_services_cli_lifecycle_on_its_own_ports(stack, tmp_path_factory) -> Non
     home = Path(stack.settings.home)
     data = home / "data" / f"test-stack-{stack.run_id}"
     env = {
-        k: v for k, v in os.environ.items()
+        k: v
+        for k, v in os.environ.items()
         if k not in {"DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS"}
     }
     env.update(
         SALESPULSE_DATA_DIR=str(data),
-        SALESPULSE_PG_PORT="55532", SALESPULSE_REDIS_PORT="56479", SALESPULSE_KAFKA_PORT="59192",
+        SALESPULSE_PG_PORT="55532",
+        SALESPULSE_REDIS_PORT="56479",
+        SALESPULSE_KAFKA_PORT="59192",
     )
     cli = [sys.executable, "-m", "salespulse.cli", "services"]
     try:
@@ -130,7 +135,9 @@ def test_services_cli_lifecycle_on_its_own_ports(stack, tmp_path_factory) -> Non
         assert all(pid is not None and process.pid_alive(pid) for pid in pids)
         again = subprocess.run([*cli, "up"], env=env, capture_output=True, text=True, timeout=60)
         assert again.returncode == 0  # idempotent: same processes
-        assert [process.read_pid(data / "services" / n / f"{n}.pid") for n in ("postgres", "redis", "kafka")] == pids
+        assert [
+            process.read_pid(data / "services" / n / f"{n}.pid") for n in ("postgres", "redis", "kafka")
+        ] == pids
         down = subprocess.run([*cli, "down"], env=env, capture_output=True, text=True, timeout=60)
         assert down.stdout.strip() == "stopped: kafka, redis, postgres"
         assert process.wait_until(lambda: not any(process.pid_alive(p) for p in pids if p), 10)
@@ -141,4 +148,5 @@ def test_services_cli_lifecycle_on_its_own_ports(stack, tmp_path_factory) -> Non
     finally:
         subprocess.run([*cli, "down", "--reset"], env=env, capture_output=True, timeout=60)
         import shutil
+
         shutil.rmtree(data, ignore_errors=True)

@@ -80,7 +80,10 @@ def test_round_trip_is_exact() -> None:
         ({"event_id": "not-a-uuid"}, "event_id: not a UUID: 'not-a-uuid'"),
         ({"event_type": "return"}, "event_type: must be one of ['sale', 'refund'], got 'return'"),
         ({"event_time": "yesterday"}, "event_time: not an ISO-8601 date-time: 'yesterday'"),
-        ({"event_time": "2026-11-25T15:35:45"}, "event_time: must carry a UTC offset (e.g. 'Z'), got '2026-11-25T15:35:45'"),
+        (
+            {"event_time": "2026-11-25T15:35:45"},
+            "event_time: must carry a UTC offset (e.g. 'Z'), got '2026-11-25T15:35:45'",
+        ),
         ({"event_time": 12345}, "event_time: must be an ISO-8601 string, got int"),
         ({"order_id": ""}, "order_id: empty"),
         ({"order_id": "x" * 65}, "order_id: longer than 64 characters"),

@@ -42,7 +42,11 @@ def test_sql_expression_text() -> None:
 def test_summary_counts_orders_by_first_sale_line() -> None:
     rows = [(1, 2, 500, "sale"), (2, 1, 250, "sale"), (1, 1, -250, "refund"), (1, 4, 1000, "sale")]
     assert metrics.summarise(rows) == {
-        "revenue_cents": 1500, "units": 6, "events": 4, "refunds": 1, "orders": 2,
+        "revenue_cents": 1500,
+        "units": 6,
+        "events": 4,
+        "refunds": 1,
+        "orders": 2,
     }
 
 

@@ -49,7 +49,10 @@ def test_environment_overrides() -> None:
         ({"SALESPULSE_BOOKS": "0"}, "SALESPULSE_BOOKS must be >= 1, got 0"),
         ({"SALESPULSE_PG_PORT": "70000"}, "SALESPULSE_PG_PORT must be a TCP port (1-65535), got 70000"),
         ({"SALESPULSE_LOG_LEVEL": "loud"}, "SALESPULSE_LOG_LEVEL must be a logging level, got 'LOUD'"),
-        ({"SALESPULSE_PG_SCHEMA": "Bad-Name"}, "SALESPULSE_PG_SCHEMA must be a lower-case identifier, got 'Bad-Name'"),
+        (
+            {"SALESPULSE_PG_SCHEMA": "Bad-Name"},
+            "SALESPULSE_PG_SCHEMA must be a lower-case identifier, got 'Bad-Name'",
+        ),
     ],
 )
 def test_bad_values_are_named(env: dict[str, str], message: str) -> None:

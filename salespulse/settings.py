@@ -117,6 +117,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     def raw(field: str) -> str:
         var, default, _ = VARIABLES[field]
         value = env.get(var, "").strip()
+        if not value and env.get(f"{var}_FILE"):
+            # Docker/Kubernetes secrets: the value lives in a file, not in the environment.
+            path = Path(env[f"{var}_FILE"])
+            try:
+                value = path.read_text().strip()
+            except OSError as exc:
+                raise SettingsError(f"{var}_FILE points at an unreadable file: {exc}") from None
         return value or default
 
     home = Path(raw("home")).expanduser().resolve() if raw("home") else _default_home()

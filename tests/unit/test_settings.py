@@ -66,3 +66,13 @@ def test_overrides_checked() -> None:
     assert with_overrides(s, seed=9).seed == 9
     with pytest.raises(SettingsError):
         with_overrides(s, nonsense=1)
+
+
+def test_values_can_come_from_secret_files(tmp_path: Path) -> None:
+    secret = tmp_path / "database_url"
+    secret.write_text("postgresql://u:s3cret@db:5432/sp\n")
+    s = load_settings({"DATABASE_URL_FILE": str(secret)})
+    assert s.database_url == "postgresql://u:s3cret@db:5432/sp"
+    with pytest.raises(SettingsError) as exc:
+        load_settings({"REDIS_URL_FILE": str(tmp_path / "missing")})
+    assert str(exc.value).startswith("REDIS_URL_FILE points at an unreadable file:")

@@ -1,0 +1,275 @@
+"""API and WebSocket fan-out benchmark of the serving layer.
+
+Runs against the configured environment (``DATABASE_URL``, ``REDIS_URL``,
+``SALESPULSE_REDIS_PREFIX``, ``SALESPULSE_PG_SCHEMA``): whatever warehouse is
+published there and whatever speed views Redis holds.  For the issue's target
+load 10M sales first (``salespulse generate --sales 10000000 --days 1826`` then
+``salespulse batch``); ``--synthetic N`` instead loads N generated events into
+both layers through ``api.testdata`` (small N only; it writes the configured
+warehouse schema, so point it at a scratch database).
+
+It starts daphne and the relay as subprocesses on a free port, then:
+
+* API: ``--clients`` concurrent clients (default 50) call each endpoint for
+  ``--seconds`` with ranges of 30 days, 1 year and 5 years; p50/p95 per endpoint.
+* Fan-out: ``--ws`` logged-in WebSocket clients; each round applies one sale to
+  the speed views and publishes the update as the consumer would; the delay
+  from the sale's event time until each client has the message, p50/p99.
+
+    .venv/bin/python bench/api.py --clients 50 --seconds 10 --ws 500
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DJANGO_DIR = ROOT / "django_app"
+ENDPOINTS = [
+    "summary/",
+    "timeseries/?interval=day",
+    "timeseries/?interval=month",
+    "top-books/?limit=10",
+    "top-books/?limit=10&by=units",
+    "sales-by-region/",
+    "sales-by-genre/",
+    "sales-by-channel/",
+    "top-customers/?limit=10",
+    "monthly-revenue/",
+    "pipeline-status/",
+]
+RANGES = {"30d": "days=30", "1y": "days=365", "5y": "days=1826"}
+
+
+def django_setup() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+    if str(DJANGO_DIR) not in sys.path:  # the bench runs from the repository root
+        sys.path.insert(0, str(DJANGO_DIR))
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+def bench_user() -> tuple[str, str]:
+    """A staff user with a token and a session key (for the WebSocket handshake)."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+    from rest_framework.authtoken.models import Token
+
+    user, _ = get_user_model().objects.get_or_create(username="bench", defaults={"is_staff": True})
+    token, _ = Token.objects.get_or_create(user=user)
+    client = Client()
+    client.force_login(user)
+    return token.key, client.cookies["sessionid"].value
+
+
+def load_synthetic(n: int) -> None:
+    """N events over five years into both layers (the last two days to the speed views)."""
+    import random
+
+    from api import speed, testdata
+
+    from salespulse.events import SaleEvent
+    from salespulse.reference import CHANNELS, REGIONS, get_catalogue
+
+    cat = get_catalogue()
+    rng = random.Random(1)
+    today = datetime.now(UTC).date()
+    watermark = today - timedelta(days=1)
+    start_ms = int(
+        datetime.combine(today - timedelta(days=1825), datetime.min.time(), UTC).timestamp() * 1000
+    )
+    span = int(datetime.now(UTC).timestamp() * 1000) - start_ms
+    books, customers = cat.book_id.tolist(), cat.customer_id.tolist()
+    events = [
+        SaleEvent(
+            str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "sale",
+            start_ms + rng.randrange(span),
+            f"B{i:09d}",
+            1,
+            rng.choice(customers),
+            rng.choice(books),
+            rng.randint(1, 3),
+            rng.choice([999, 1499, 2499]),
+            0,
+            "USD",
+            rng.choice(CHANNELS).code,
+            rng.choice(REGIONS).code,
+            "card",
+        )
+        for i in range(n)
+    ]
+    testdata.warehouse_load(events, watermark, cat, run_id=f"bench-{n}")
+    r = speed.client()
+    testdata.speed_clear(r)
+    testdata.speed_apply(r, [e for e in events if e.event_date >= watermark], cat)
+    testdata.markers_set(r, watermark, f"bench-{n}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(port: int) -> list[subprocess.Popen[bytes]]:
+    # The benchmark measures latency, not the throttle: lift the per-user rate.
+    env = {**os.environ, "SALESPULSE_API_USER_RATE": "10000000/min"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+            cwd=DJANGO_DIR,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+        subprocess.Popen(
+            [sys.executable, "manage.py", "relay"],
+            cwd=DJANGO_DIR,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+    ]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return procs
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError("daphne did not start")
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+async def bench_endpoint(base: str, token: str, path: str, clients: int, seconds: float) -> list[float]:
+    import httpx
+
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.monotonic() + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    headers = {"Authorization": f"Token {token}"}
+    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=30) as client:
+
+        async def worker() -> None:
+            nonlocal errors
+            while time.monotonic() < deadline:
+                t0 = time.perf_counter()
+                resp = await client.get(path)
+                latencies.append((time.perf_counter() - t0) * 1000)
+                errors += resp.status_code != 200
+
+        await asyncio.gather(*(worker() for _ in range(clients)))
+    if errors:
+        print(f"  {errors} non-200 answers on {path}", file=sys.stderr)
+    return latencies
+
+
+async def bench_fanout(port: int, session: str, n: int, rounds: int) -> list[float]:
+    import websockets
+    from api import speed, testdata
+
+    from salespulse.events import SaleEvent
+    from salespulse.reference import get_catalogue
+
+    cat = get_catalogue()
+    headers = {"Cookie": f"sessionid={session}", "Origin": f"http://127.0.0.1:{port}"}
+    sockets = []
+    for _ in range(n):
+        ws = await websockets.connect(
+            f"ws://127.0.0.1:{port}/ws/live/", additional_headers=headers, max_size=None
+        )
+        await ws.recv()  # snapshot
+        sockets.append(ws)
+    delays: list[float] = []
+    r = speed.client()
+    for i in range(rounds):
+        now_ms = int(time.time() * 1000)
+        event = SaleEvent(
+            str(uuid.uuid4()), "sale", now_ms, f"FAN{i:06d}", 1, cat.customer_id[0], cat.book_id[0],
+            1, 999, 0, "USD", "web", "uk", "card",
+        )  # fmt: skip
+        message = testdata.speed_apply(r, [event], cat)
+        testdata.update_publish(r, message)
+
+        async def receive(ws: Any, order_id: str, now_ms: int = now_ms) -> float:
+            while True:
+                msg = json.loads(await ws.recv())
+                orders = msg.get("latest_orders") or []
+                if orders and orders[0]["order_id"] == order_id:
+                    return time.time() * 1000 - now_ms
+
+        delays += await asyncio.gather(*(receive(ws, event.order_id) for ws in sockets))
+        await asyncio.sleep(0.25)
+    for ws in sockets:
+        await ws.close()
+    return delays
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=10.0, help="per endpoint and range")
+    parser.add_argument("--ws", type=int, default=500, help="WebSocket clients for the fan-out (0: skip)")
+    parser.add_argument("--rounds", type=int, default=20, help="fan-out rounds")
+    parser.add_argument("--synthetic", type=int, default=0, help="load N synthetic events first")
+    args = parser.parse_args()
+
+    django_setup()
+    if args.synthetic:
+        load_synthetic(args.synthetic)
+    token, session = bench_user()
+    port = free_port()
+    procs = start_server(port)
+    base = f"http://127.0.0.1:{port}/api/analytics/"
+    try:
+        print("| endpoint | range | requests | p50 ms | p95 ms |\n| --- | --- | --- | --- | --- |")
+        for path in ENDPOINTS:
+            for label, rng in RANGES.items():
+                if path.startswith("pipeline-status") and label != "30d":
+                    continue
+                sep = "&" if "?" in path else "?"
+                lat = asyncio.run(
+                    bench_endpoint(base, token, f"{path}{sep}{rng}", args.clients, args.seconds)
+                )
+                print(
+                    f"| {path} | {label} | {len(lat)} | {statistics.median(lat):.1f} | {pct(lat, 0.95):.1f} |"
+                )
+        if args.ws:
+            delays = asyncio.run(bench_fanout(port, session, args.ws, args.rounds))
+            print(
+                f"\nfan-out: {args.ws} clients x {args.rounds} updates: event time -> client "
+                f"p50 {statistics.median(delays):.0f} ms, p99 {pct(delays, 0.99):.0f} ms, "
+                f"max {max(delays):.0f} ms"
+            )
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -16,6 +16,9 @@ urlpatterns = [
     path("top-customers/", views.TopCustomersListApi.as_view(), name="top-customers"),
     path("monthly-revenue/", views.MonthlyRevenueApi.as_view(), name="monthly-revenue"),
     path("pipeline-status/", views.PipelineStatusApi.as_view(), name="pipeline-status"),
+    path("insights/", views.InsightsListApi.as_view(), name="insights"),
+    path("alerts/", views.AlertsListApi.as_view(), name="alerts"),
+    path("explore/", views.ExploreQueryApi.as_view(), name="explore"),
     path("generate-test-data/", views.TestDataGenerateApi.as_view(), name="generate-test-data"),
     path(
         "generate-test-data/<str:job_id>/",

@@ -19,11 +19,13 @@ from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
-from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.throttling import BaseThrottle, ScopedRateThrottle
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from api import analytics, services
+from api.explore import MAX_ROW_CAP, MAX_TIMEOUT_S, explore_audit_list, explore_query_run
+from api.insights import alerts_get, insights_get
 from api.params import FILTER_CHOICES, MAX_DAYS, MAX_LIMIT, AnalyticsQuery, ParamError, parse_query
 from api.pipeline import pipeline_status_get
 
@@ -235,3 +237,69 @@ class TestDataJobDetailApi(APIView):
         if job is None:
             return Response({"error": f"no such job {job_id}"}, status=status.HTTP_404_NOT_FOUND)
         return Response(job)
+
+
+class InsightsListApi(APIView):
+    """Quick insights (week/month changes, movers, anomalies, forecast) over batch + speed."""
+
+    @extend_schema(
+        summary="Quick insights: sentences with the numbers behind them (cached per batch run)",
+        responses=OpenApiTypes.OBJECT,
+    )
+    def get(self, request: Request) -> Response:
+        return Response(insights_get())
+
+
+class AlertsListApi(APIView):
+    """Live-stream threshold alerts firing now (never cached; the live page polls it)."""
+
+    @extend_schema(summary="Live-stream alerts firing now", responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request) -> Response:
+        return Response(alerts_get())
+
+
+class ExploreQueryApi(APIView):
+    """Staff ad-hoc SQL on the warehouse: GET lists the audit log, POST runs one read-only query.
+
+    Only POST is throttled by the ``explore`` scope (each one is a database query, audited);
+    reading the audit list after every run must not use up that budget.
+    """
+
+    permission_classes = (IsAdminUser,)
+    throttle_scope = "explore"
+
+    class ExploreInputSerializer(serializers.Serializer):
+        # Blank and over-long SQL reach the guard, whose messages say what is wrong.
+        sql = serializers.CharField(allow_blank=True, trim_whitespace=False)
+        timeout_s = serializers.FloatField(min_value=0.1, max_value=MAX_TIMEOUT_S, required=False)
+        row_cap = serializers.IntegerField(min_value=1, max_value=MAX_ROW_CAP, required=False)
+
+    def get_throttles(self) -> list[BaseThrottle]:
+        if self.request.method == "POST":
+            return [ScopedRateThrottle()]
+        return super().get_throttles()
+
+    @extend_schema(summary="Recent Explore queries, newest first (staff only)", responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request) -> Response:
+        return Response({"recent": explore_audit_list()})
+
+    @extend_schema(
+        summary="Run one read-only SELECT on the warehouse (staff only, audited)",
+        description=(
+            "200 with columns/rows (at most row_cap, truncated if more) and duration_ms; "
+            "400 kind=refused (write, DDL, several statements...) or kind=failed "
+            "(code timeout, denied, read_only, sql_error) with a message; 503 if unreachable."
+        ),
+        request=ExploreInputSerializer,
+        responses=OpenApiTypes.OBJECT,
+    )
+    def post(self, request: Request) -> Response:
+        data = self.ExploreInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        answer = explore_query_run(
+            data.validated_data["sql"],
+            request.user.get_username(),
+            timeout_s=data.validated_data.get("timeout_s"),
+            row_cap=data.validated_data.get("row_cap"),
+        )
+        return Response(answer.body, status=answer.status)

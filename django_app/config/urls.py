@@ -12,6 +12,7 @@ urlpatterns = [
     path("api/analytics/", include("api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("", include("monitoring.urls")),
     path("", include("live.urls")),
     path("", include("dashboard.urls")),
 ]

@@ -10,5 +10,6 @@ urlpatterns = [
     path("genres/", views.genres_page, name="genres"),
     path("customers/", views.customers_page, name="customers"),
     path("pipeline/", views.pipeline_page, name="pipeline"),
+    path("explore/", views.explore_page, name="explore"),
     path("settings/", views.settings_page, name="settings"),
 ]

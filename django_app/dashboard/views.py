@@ -4,7 +4,9 @@ The pages carry no numbers of their own: every figure comes from the same
 API a program would call, so the browser tests can compare the two.
 """
 
+from api.explore import MAX_ROW_CAP, MAX_TIMEOUT_S
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
@@ -40,3 +42,16 @@ def settings_page(request: HttpRequest) -> HttpResponse:
     else:
         form = PreferenceForm(initial=user_preference_get(request.user))
     return render(request, "dashboard/settings.html", {"page": "settings", "title": "Settings", "form": form})
+
+
+def explore_page(request: HttpRequest) -> HttpResponse:
+    """Staff-only SQL editor; a signed-in non-staff user gets 403 (not a login redirect that loops)."""
+    if not request.user.is_staff:
+        raise PermissionDenied("The Explore page is for staff only.")
+    context = {
+        "page": "explore",
+        "title": "Explore (SQL)",
+        "timeout_s": MAX_TIMEOUT_S,
+        "row_cap": MAX_ROW_CAP,
+    }
+    return render(request, "dashboard/explore.html", context)

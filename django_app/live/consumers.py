@@ -15,6 +15,7 @@ from api.speed import names
 from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from live.services import ws_clients_add
 from live.snapshot import live_snapshot_get
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,8 @@ UNAUTHORISED = 4401
 
 class LiveSalesConsumer(AsyncWebsocketConsumer):
     group: str | None = None
+    #: Whether this connection was added to the clients counter (so it is taken off once).
+    counted: bool = False
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -33,9 +36,14 @@ class LiveSalesConsumer(AsyncWebsocketConsumer):
         self.group = names().live_group
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        await sync_to_async(ws_clients_add, thread_sensitive=False)(1)
+        self.counted = True
         await self.send_snapshot()
 
     async def disconnect(self, code: int) -> None:
+        if self.counted:
+            self.counted = False
+            await sync_to_async(ws_clients_add, thread_sensitive=False)(-1)
         if self.group is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
 

@@ -29,13 +29,15 @@ PAGES = [
 ]
 
 
-def _login(browser: Any, server: Server, width: int = 1440, height: int = 900) -> Any:
+def _login(
+    browser: Any, server: Server, width: int = 1440, height: int = 900, user: str = "e2e-analyst"
+) -> Any:
     context = browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
     page.goto(server.url + "/")
     assert "/login/" in page.url
     page.screenshot(path=str(ARTIFACTS / "00-login.png"))
-    page.fill("#id_username", "e2e-analyst")
+    page.fill("#id_username", user)
     page.fill("#id_password", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(server.url + "/")
@@ -172,3 +174,35 @@ def test_live_page_updates_without_reload(browser: Any, server: Server) -> None:
     page.wait_for_timeout(300)
     page.screenshot(path=str(ARTIFACTS / "21-live-after-update.png"), full_page=True)
     (ARTIFACTS / "live-latency.json").write_text(json.dumps({"publish_to_dom_s": round(took, 3)}))
+
+
+def test_insights_panel_and_explore_page(browser: Any, server: Server) -> None:
+    """Staff: the overview's quick insights equal the API's; Explore runs a query and shows a refusal."""
+    page = _login(browser, server, user="e2e-staff")
+    page.wait_for_selector("#insights[data-state=ready]", timeout=15000)
+    api = _api(page, "insights/")
+    shown = page.eval_on_selector_all(
+        "#insight-list li.insight", "items => items.map(i => [i.dataset.kind, i.innerText])"
+    )
+    assert sorted(shown) == sorted([i["kind"], f"{i['severity']}\n{i['text']}"] for i in api["insights"])
+    page.locator("#insights").screenshot(path=str(ARTIFACTS / "22-overview-insights.png"))
+
+    page.click("a[href='/explore/']")
+    page.wait_for_url(server.url + "/explore/")
+    _wait_loaded(page)  # the audit list
+    page.click("#run")
+    page.wait_for_selector("#result-meta[data-state=ok]", timeout=10000)
+    _wait_loaded(page, 2)  # the audit list, reloaded after the run
+    assert page.locator("#result-table tbody tr").count() == 20
+    headers = page.eval_on_selector_all("#result-table thead th", "t => t.map(h => h.textContent)")
+    assert headers == ["date", "revenue_cents", "orders", "units"]
+    page.screenshot(path=str(ARTIFACTS / "23-explore.png"), full_page=True)
+    page.fill("#sql", "DELETE FROM agg_daily_sales")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("#query-error:not([hidden])", timeout=10000)
+    assert page.inner_text("#query-error").startswith("Refused (write): DELETE is a write")
+    assert page.is_hidden("#result-card")
+    _wait_loaded(page, 3)
+    assert page.inner_text("#audit-table tbody tr:first-child").count("refused") == 1
+    page.screenshot(path=str(ARTIFACTS / "24-explore-refused.png"), full_page=True)
+    assert not page.evaluate("document.body.dataset.error || ''")

@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "dashboard",
     "live",
     "shop",
+    "monitoring",
 ]
 
 MIDDLEWARE = [
@@ -180,6 +181,8 @@ REST_FRAMEWORK = {
         "anon": os.environ.get("SALESPULSE_API_ANON_RATE", "30/min"),
         "user": os.environ.get("SALESPULSE_API_USER_RATE", "3000/min"),
         "generate": os.environ.get("SALESPULSE_API_GENERATE_RATE", "6/hour"),
+        # Explore runs real queries on the warehouse: a few per staff member per minute.
+        "explore": os.environ.get("SALESPULSE_API_EXPLORE_RATE", "30/min"),
     },
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "api.views.exception_handler",
@@ -201,6 +204,10 @@ SPECTACULAR_SETTINGS = {
 }
 
 SESSION_COOKIE_AGE = 14 * 24 * 3600
+
+# ``/metrics``: a Prometheus scraper sends ``Authorization: Bearer <token>``; without a token
+# set, only staff sessions may read it (monitoring/views.py).
+METRICS_TOKEN = os.environ.get("SALESPULSE_METRICS_TOKEN", "").strip() or None
 
 LOGGING = {
     "version": 1,

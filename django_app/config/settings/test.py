@@ -8,5 +8,10 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,
-    "DEFAULT_THROTTLE_RATES": {"anon": "1000/min", "user": "100000/min", "generate": "1000/hour"},
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": "1000/min",
+        "user": "100000/min",
+        "generate": "1000/hour",
+        "explore": "1000/min",
+    },
 }

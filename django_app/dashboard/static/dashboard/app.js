@@ -25,6 +25,32 @@ const SP = (() => {
     return body;
   }
 
+  function csrfToken() {
+    const field = document.querySelector("input[name=csrfmiddlewaretoken]");
+    return field ? field.value : "";
+  }
+
+  /* Quick insights panel (home): loaded on its own, so slow insights never hold up the KPIs and
+   * never count towards data-loaded (the browser tests count the main loads). */
+  const SEVERITY_ORDER = { warning: 0, notice: 1, info: 2 };
+  async function loadInsights() {
+    const panel = document.getElementById("insights");
+    if (!panel) return;
+    const list = document.getElementById("insight-list");
+    try {
+      const data = await api("insights");
+      const items = [...data.insights].sort((a, b) => (SEVERITY_ORDER[a.severity] ?? 3) - (SEVERITY_ORDER[b.severity] ?? 3));
+      document.getElementById("insights-range").textContent = `${data.range.start} → ${data.range.end}, computed on this server`;
+      list.innerHTML = items.length
+        ? items.map((i) => `<li class="insight" data-kind="${esc(i.kind)}" data-severity="${esc(i.severity)}"><span class="pill sev-${esc(i.severity)}">${esc(i.severity)}</span><span>${esc(i.text)}</span></li>`).join("")
+        : '<li class="muted">No sales in the last 90 days: nothing to say yet.</li>';
+      panel.dataset.state = "ready";
+    } catch (err) {
+      list.innerHTML = `<li class="error">Insights unavailable: ${esc(err.message)}</li>`;
+      panel.dataset.state = "error";
+    }
+  }
+
   /* Filter state lives in the URL so a view can be shared and survives reloads. */
   function state() {
     const url = new URLSearchParams(location.search);
@@ -205,6 +231,7 @@ const SP = (() => {
     bindFilters(() => load().catch(failed));
     bindSeg("interval", "interval", document.body.dataset.defaultInterval || "day", () => load().catch(failed));
     load().catch(failed);
+    loadInsights();
   };
 
   pages.top_books = () => {
@@ -281,6 +308,70 @@ const SP = (() => {
     };
     load().catch(failed);
     setInterval(() => load().catch(failed), 10000);
+  };
+
+  pages.explore = () => {
+    const form = document.getElementById("explore-form");
+    const sql = document.getElementById("sql");
+    const button = document.getElementById("run");
+    const meta = document.getElementById("result-meta");
+    const error = document.getElementById("query-error");
+    const card = document.getElementById("result-card");
+    const cell = (v) => (v === null ? '<td><span class="muted">NULL</span></td>' : `<td${typeof v === "number" ? ' class="num"' : ""}>${esc(v)}</td>`);
+
+    async function call(method, body) {
+      const resp = await fetch("/api/analytics/explore/", {
+        method, credentials: "same-origin",
+        headers: { Accept: "application/json", "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+        body: body ? JSON.stringify(body) : undefined,
+      });
+      if (resp.status === 401) { window.location = "/login/?next=" + encodeURIComponent(location.pathname); throw new Error("signed out"); }
+      return { status: resp.status, body: await resp.json() };
+    }
+
+    async function loadAudit() {
+      const { status, body } = await call("GET");
+      if (status !== 200) throw new Error(body.detail || body.error || `HTTP ${status}`);
+      rows("#audit-table", body.recent, (a) => `<tr data-query="${esc(a.query_id)}"><td>${esc(a.started_at.slice(0, 19).replace("T", " "))}</td><td>${esc(a.user)}</td><td><span class="pill ${a.status === "ok" ? "ok" : "rejected"}" title="${esc(a.error || "")}">${esc(a.status)}</span></td><td class="num">${fmtCount(a.row_count)}${a.truncated ? "+" : ""}</td><td class="num">${fmtCount(a.duration_ms)}</td><td><code class="sql" title="${esc(a.sql)}">${esc(a.sql)}</code></td></tr>`, "No queries yet");
+    }
+
+    async function run() {
+      button.disabled = true;
+      meta.textContent = "Running…";
+      error.hidden = true;
+      try {
+        const { status, body } = await call("POST", { sql: sql.value });
+        if (status === 200) {
+          card.hidden = false;
+          const numeric = (i) => body.rows.length > 0 && typeof body.rows[0][i] === "number";
+          document.querySelector("#result-table thead").innerHTML = `<tr>${body.columns.map((c, i) => `<th${numeric(i) ? ' class="num"' : ""}>${esc(c)}</th>`).join("")}</tr>`;
+          rows("#result-table", body.rows, (r) => `<tr>${r.map(cell).join("")}</tr>`, "No rows");
+          const n = body.rows.length;
+          document.getElementById("result-count").textContent = body.truncated ? `first ${fmtCount(n)} rows (more were cut off)` : `${fmtCount(n)} row${n === 1 ? "" : "s"}`;
+          meta.innerHTML = `${fmtCount(n)} row${n === 1 ? "" : "s"} in ${fmtCount(body.duration_ms)} ms${body.truncated ? ` · <span class="pill running">truncated at ${fmtCount(body.row_cap)}</span>` : ""}`;
+          meta.dataset.state = body.truncated ? "truncated" : "ok";
+        } else {
+          const label = body.kind === "refused" ? "Refused" : body.code === "timeout" ? "Timed out" : "Failed";
+          error.textContent = `${label} (${body.code || status}): ${body.message || body.detail || body.error || "unexpected answer"}`;
+          error.hidden = false;
+          card.hidden = true; // an old result under a new error would read as this query's answer
+          meta.textContent = "";
+          meta.dataset.state = body.kind || "error";
+        }
+      } catch (err) {
+        error.textContent = `Could not run the query: ${err.message}`;
+        error.hidden = false;
+        meta.textContent = "";
+      } finally {
+        button.disabled = false;
+      }
+      await loadAudit().catch(failed);
+      loaded();
+    }
+
+    form.addEventListener("submit", () => run());
+    sql.addEventListener("keydown", (ev) => { if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); run(); } });
+    loadAudit().then(loaded).catch(failed);
   };
 
   document.addEventListener("DOMContentLoaded", () => {

@@ -72,6 +72,26 @@
     socket.onerror = () => socket.close();
   }
 
+  /* Threshold alerts: polled every 10 s over HTTP, independent of the socket, so a dead socket
+   * or a relay restart cannot hide an alert (and the low-revenue rule, about silence, needs
+   * no message to arrive to fire). */
+  const ALERT_POLL_MS = 10000;
+  async function loadAlerts() {
+    const box = document.getElementById("alerts");
+    try {
+      const data = await SP.api("alerts");
+      box.innerHTML = data.alerts.length
+        ? data.alerts.map((a) => `<div class="alert sev-${SP.esc(a.severity)}" data-kind="${SP.esc(a.kind)}"><b>Alert</b> ${SP.esc(a.text)}</div>`).join("")
+        : `<div class="alert clear">No alerts firing <span class="muted">(checked ${SP.esc(data.as_of.slice(11, 19))} UTC)</span></div>`;
+      box.dataset.state = data.alerts.length ? "firing" : "clear";
+    } catch (err) {
+      box.innerHTML = `<div class="alert sev-notice">Alerts unavailable: ${SP.esc(err.message)}</div>`;
+      box.dataset.state = "error";
+    }
+  }
+  loadAlerts();
+  setInterval(loadAlerts, ALERT_POLL_MS);
+
   // A tab woken from sleep may hold a dead socket: resync when it becomes visible.
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible" && socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "resync" }));

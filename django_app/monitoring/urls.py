@@ -1,0 +1,6 @@
+from django.urls import path
+
+from monitoring import views
+
+app_name = "monitoring"
+urlpatterns = [path("metrics", views.metrics_view, name="metrics")]

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import hmac
 
+import redis
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.http import HttpRequest, HttpResponse
+from django.db import DatabaseError, connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 
 from monitoring.exposition import CONTENT_TYPE, render
 from monitoring.selectors import metrics_collect
+from salespulse import services
 
 
 def bearer_token_ok(request: HttpRequest, expected: str | None) -> bool:
@@ -42,3 +45,24 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(render(metrics_collect()), content_type=CONTENT_TYPE)
     response["Cache-Control"] = "no-store"
     return response
+
+
+@login_not_required
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness for load balancers and compose health checks: both stores answer, nothing else.
+
+    Anonymous on purpose (a health probe has no session); it reveals no numbers.
+    """
+    checks = {"database": "ok", "redis": "ok"}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError as exc:
+        checks["database"] = f"error: {type(exc).__name__}"
+    try:
+        redis.Redis.from_url(services.urls().redis, socket_timeout=2).ping()
+    except redis.RedisError as exc:
+        checks["redis"] = f"error: {type(exc).__name__}"
+    healthy = all(v == "ok" for v in checks.values())
+    return JsonResponse({"status": "ok" if healthy else "degraded", **checks}, status=200 if healthy else 503)

@@ -243,3 +243,11 @@ def test_websocket_clients_gauge_moves(users: Any, staff_client: Any, dataset: D
     seen = asyncio.run(run())
     base = seen[0]
     assert seen == [base, base + 1, base + 2, base + 1, base, base]
+
+
+def test_healthz_is_anonymous_and_reports_both_stores(django_app) -> None:
+    from django.test import Client
+
+    response = Client().get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok", "redis": "ok"}

@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test test-fast lint demo demo-stop services-up services-down services-status lock clean bench-stream bench-batch bench-api
+.PHONY: help setup test test-fast lint demo demo-stop services-up services-down services-status airflow-up airflow-down lock clean bench-stream bench-batch bench-api
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -40,6 +40,12 @@ services-down: setup ## stop the embedded services (data kept)
 
 services-status: setup ## address, version and health of each service
 	@$(BIN)/salespulse services status
+
+airflow-up: setup ## run Airflow 3 (UI on 127.0.0.1:8080) for the local stack; prints the login
+	@$(BIN)/salespulse airflow up
+
+airflow-down: setup ## stop the Airflow components `airflow-up` started
+	@$(BIN)/salespulse airflow down
 
 lock: ## re-resolve requirements.in into the pinned requirements.txt
 	@bash scripts/lock.sh "$(PYTHON)"

@@ -40,7 +40,8 @@ AGG_TABLES = (
     "agg_daily_book",
     "agg_monthly_book",
     "agg_monthly_sales",
-    "agg_top_customers",
+    "agg_daily_customer",
+    "agg_monthly_customer",
 )
 BATCH_RUNS_TABLE = "batch_runs"
 CSV_REPORTS_TABLE = "csv_file_reports"

@@ -1,0 +1,1 @@
+"""The PostgreSQL (Redshift-compatible) warehouse: DDL, COPY loader, quality gate, publish, run records."""

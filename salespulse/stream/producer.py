@@ -1,0 +1,252 @@
+"""The live sales producer: simulated orders from the shared catalogue, paced, into Kafka.
+
+Lines come from :mod:`salespulse.simulation` (the same model as the history
+generator: multi-line orders, Zipf-like book popularity, regional and
+channel mix, refunds), drawn in chunks and stamped with the time they are
+sent, so they are live events.  Optionally some are made late (event time
+hours or days back) or malformed (one of :data:`salespulse.stream.poison.KINDS`),
+for tests and demos.  Delivery is idempotent and fully acknowledged
+(:func:`salespulse.kafka.producer_config`); every failed delivery is counted
+and reported.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+from confluent_kafka import Producer
+
+from salespulse import kafka as sp_kafka
+from salespulse.events import SaleEvent, encode
+from salespulse.metrics import REFUND
+from salespulse.names import Names
+from salespulse.reference import get_catalogue
+from salespulse.settings import Settings, get_settings
+from salespulse.simulation import orders_to_lines
+from salespulse.stream import pacing
+from salespulse.stream.poison import KINDS, malformed
+
+log = logging.getLogger("salespulse.produce")
+
+HOUR_MS = 3_600_000
+#: Constructor order of :class:`SaleEvent` fields, by simulation column.
+_EVENT_COLUMNS = (
+    "event_id",
+    "event_type",
+    "event_time",
+    "order_id",
+    "line_no",
+    "customer_id",
+    "product_id",
+    "quantity",
+    "unit_price_cents",
+    "discount_bp",
+    "currency",
+    "channel",
+    "region",
+    "payment_method",
+)
+
+
+@dataclass
+class ProducerOptions:
+    rate: float = 1000.0  # events/s; 0 = as fast as possible
+    count: int | None = None
+    duration_s: float | None = None
+    seed: int | None = None
+    refund_rate: float = 0.02
+    late_ratio: float = 0.0
+    late_min_hours: float = 1.0
+    late_max_hours: float = 48.0
+    malformed_ratio: float = 0.0
+    topic: str | None = None
+    progress_interval_s: float = 2.0
+
+
+@dataclass
+class ProduceSummary:
+    sent: int = 0
+    delivered: int = 0
+    failed: int = 0
+    late: int = 0
+    malformed: int = 0
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.sent / self.seconds if self.seconds > 0 else 0.0
+
+
+def live_order(rng: np.random.Generator, lines: dict[str, np.ndarray]) -> np.ndarray:
+    """Send order of simulated lines: sales as drawn, each refund at a random later point.
+
+    The simulation dates refunds hours to days after their sale (so they sort
+    to the end of a chunk); a live stream stamps events when sent, so each
+    refund is slotted in somewhere after its own sale instead.
+    """
+    n = len(lines["event_id"])
+    key = np.arange(n, dtype=np.float64)
+    refund = lines["event_type"] == REFUND
+    if refund.any():
+        sale_pos = {
+            (o, ln): i
+            for i, (o, ln) in enumerate(
+                zip(lines["order_id"].tolist(), lines["line_no"].tolist(), strict=True)
+            )
+            if not refund[i]
+        }
+        for i in np.flatnonzero(refund):
+            start = sale_pos.get((lines["order_id"][i], int(lines["line_no"][i])), 0)
+            key[i] = start + 0.5 + rng.random() * (n - start)
+    return np.argsort(key, kind="stable")
+
+
+class LineSource:
+    """Simulated lines, drawn from the simulation in chunks and handed out one by one."""
+
+    def __init__(self, rng: np.random.Generator, settings: Settings, refund_rate: float, chunk_orders: int):
+        self.rng = rng
+        self.catalogue = get_catalogue(settings)
+        self.refund_rate = refund_rate
+        self.chunk_orders = chunk_orders
+        self.rows: deque[tuple[Any, ...]] = deque()
+
+    def _refill(self) -> None:
+        times = np.zeros(self.chunk_orders, np.int64)  # stamped at send time
+        lines = orders_to_lines(self.rng, self.catalogue, times, self.refund_rate)
+        order = live_order(self.rng, lines)
+        self.rows.extend(zip(*(lines[c][order].tolist() for c in _EVENT_COLUMNS), strict=True))
+
+    def take(self, n: int, event_time_ms: int) -> list[SaleEvent]:
+        while len(self.rows) < n:
+            self._refill()
+        out = []
+        for _ in range(n):
+            row = self.rows.popleft()
+            out.append(SaleEvent(row[0], row[1], event_time_ms, *row[3:]))
+        return out
+
+
+class SalesProducer:
+    def __init__(self, settings: Settings | None = None, options: ProducerOptions | None = None):
+        self.settings = settings or get_settings()
+        self.options = options or ProducerOptions()
+        names = Names.from_settings(self.settings)
+        self.topic = self.options.topic or names.sales_topic
+        sp_kafka.ensure_topics({self.topic: self.settings.partitions}, self.settings)
+        self.producer = Producer(sp_kafka.producer_config(self.settings))
+        seed = self.options.seed if self.options.seed is not None else time.time_ns() % 2**32
+        self.rng = np.random.default_rng(seed)
+        chunk = max(200, int(self.options.rate / 2) if self.options.rate > 0 else 20_000)
+        self.lines = LineSource(self.rng, self.settings, self.options.refund_rate, chunk)
+        self.summary = ProduceSummary()
+        self.stop_event = threading.Event()
+        self._kinds = list(KINDS)
+        self._failures: list[str] = []
+
+    def _on_delivery(self, err: Any, msg: Any) -> None:
+        if err is None:
+            self.summary.delivered += 1
+        else:
+            self.summary.failed += 1
+            if len(self._failures) < 5:
+                self._failures.append(str(err))
+
+    def _payloads(self, events: list[SaleEvent], now_ms: int) -> list[tuple[bytes, bytes]]:
+        """(key, value) per event, with the configured share made late or malformed."""
+        o = self.options
+        n = len(events)
+        late = self.rng.random(n) < o.late_ratio if o.late_ratio > 0 else None
+        bad = self.rng.random(n) < o.malformed_ratio if o.malformed_ratio > 0 else None
+        out = []
+        for i, event in enumerate(events):
+            if late is not None and late[i]:
+                back = self.rng.uniform(o.late_min_hours, o.late_max_hours) * HOUR_MS
+                event = replace(event, event_time_ms=now_ms - int(back))
+                self.summary.late += 1
+            if bad is not None and bad[i]:
+                kind = self._kinds[self.summary.malformed % len(self._kinds)]
+                self.summary.malformed += 1
+                out.append((event.order_id.encode(), malformed(kind, event)))
+            else:
+                out.append((event.order_id.encode(), encode(event)))
+        return out
+
+    def _produce(self, key: bytes, value: bytes) -> None:
+        while True:
+            try:
+                self.producer.produce(self.topic, value, key=key, on_delivery=self._on_delivery)
+                return
+            except BufferError:  # local queue full: let deliveries drain
+                self.producer.poll(0.05)
+
+    def stop(self, *_: Any) -> None:
+        self.stop_event.set()
+
+    def run(self) -> ProduceSummary:
+        o = self.options
+        total = o.count
+        start = time.monotonic()
+        last_progress = start
+        max_burst = 5000 if o.rate <= 0 else max(1, min(5000, int(o.rate * 0.01) + 1))
+        log.info(
+            "producing to %s at %s events/s (%s)",
+            self.topic,
+            f"{o.rate:g}" if o.rate > 0 else "max",
+            f"{total} events"
+            if total is not None
+            else f"{o.duration_s} s"
+            if o.duration_s
+            else "until stopped",
+        )
+        sent = 0
+        while not self.stop_event.is_set():
+            elapsed = time.monotonic() - start
+            if (total is not None and sent >= total) or (
+                o.duration_s is not None and elapsed >= o.duration_s
+            ):
+                break
+            n = pacing.due(elapsed, o.rate, sent, total, max_burst)
+            if n:
+                now_ms = time.time_ns() // 1_000_000
+                for key, value in self._payloads(self.lines.take(n, now_ms), now_ms):
+                    self._produce(key, value)
+                sent += n
+                self.summary.sent = sent
+                self.producer.poll(0)
+            else:
+                self.producer.poll(pacing.sleep_for(elapsed, o.rate, sent))
+            now = time.monotonic()
+            if now - last_progress >= o.progress_interval_s:
+                last_progress = now
+                log.info(
+                    "sent %d (%.0f events/s), delivered %d, failed %d",
+                    sent,
+                    sent / max(now - start, 1e-9),
+                    self.summary.delivered,
+                    self.summary.failed,
+                )
+        remaining = self.producer.flush(60)
+        self.summary.seconds = time.monotonic() - start
+        if remaining:
+            self.summary.failed += remaining
+            self._failures.append(f"{remaining} message(s) still undelivered after 60 s")
+        log.info(
+            "done: sent %d in %.1f s (%.0f events/s), delivered %d, failed %d, late %d, malformed %d",
+            self.summary.sent,
+            self.summary.seconds,
+            self.summary.rate,
+            self.summary.delivered,
+            self.summary.failed,
+            self.summary.late,
+            self.summary.malformed,
+        )
+        if self._failures:
+            log.error("delivery failures: %s", self._failures)
+        return self.summary

@@ -48,6 +48,8 @@ FIELDS = (
 _PRICE_RE = re.compile(r"^(\d{1,12})(?:\.(\d{1,2}))?$")
 _DISCOUNT_RE = re.compile(r"^(0|1)(?:\.(\d{1,4}))?$")
 _CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
+#: Canonical lower-case UUID text: accepted as is (the hot path); anything else is normalised.
+_CANONICAL_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -251,7 +253,7 @@ def _parse(payload: Any) -> tuple[SaleEvent | None, list[str]]:
     if schema != SCHEMA:
         reasons.append(f"schema: unknown schema {schema!r}, expected {SCHEMA!r}")
     event_id = _text(payload, "event_id", reasons)
-    if event_id:
+    if event_id and not _CANONICAL_UUID_RE.match(event_id):
         try:
             event_id = str(uuid.UUID(event_id))
         except ValueError:

@@ -146,3 +146,10 @@ def test_numeric_prices_are_exact() -> None:
 def test_offsets_are_normalised_to_utc() -> None:
     event = from_payload(good_payload(event_time="2026-11-25T16:35:45.123+01:00"))
     assert events.format_event_time(event.event_time_ms) == "2026-11-25T15:35:45.123Z"
+
+
+def test_event_ids_are_normalised_to_canonical_lower_case() -> None:
+    upper = "0B8F6D1E-6F1D-4D52-9C1E-7A4F5E2B9C01"
+    braced = "{0b8f6d1e-6f1d-4d52-9c1e-7a4f5e2b9c01}"
+    assert from_payload(good_payload(event_id=upper)).event_id == "0b8f6d1e-6f1d-4d52-9c1e-7a4f5e2b9c01"
+    assert from_payload(good_payload(event_id=braced)).event_id == "0b8f6d1e-6f1d-4d52-9c1e-7a4f5e2b9c01"

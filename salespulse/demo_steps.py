@@ -114,7 +114,11 @@ def published_runs() -> int:
             row = cur.fetchone()
             if not row or row[0] is None:
                 return 0
-            cur.execute("SELECT count(*) FROM warehouse_meta.batch_runs WHERE status = 'published'")
+            cur.execute(
+                "SELECT count(*) FROM warehouse_meta.batch_runs"
+                " WHERE status = 'published' AND pg_schema = %s",
+                (get_settings().pg_schema,),
+            )
             result = cur.fetchone()
             return int(result[0]) if result else 0
     finally:
@@ -213,7 +217,7 @@ SalesPulse is running (ready in {seconds:.0f}s):
   Dashboard      {base}/            login analyst / {DEMO_PASSWORD}  (staff: staff / {DEMO_PASSWORD})
   Live page      {base}/live/
   API docs       {base}/api/docs/
-  Airflow UI     {airflow.url}        {login.line()}
+  Airflow UI     {airflow.url}            login {login.user} / {login.password}
   Producer       {args.rate:g} events/s into Kafka; consumer -> Redis + lake
 Logs: data/demo/logs/   Stop: Ctrl-C here, or `make demo-stop` from another terminal.
 """,

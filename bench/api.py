@@ -8,15 +8,27 @@ load 10M sales first (``salespulse generate --sales 10000000 --days 1826`` then
 both layers through ``api.testdata`` (small N only; it writes the configured
 warehouse schema, so point it at a scratch database).
 
-It starts daphne and the relay as subprocesses on a free port, then:
+It starts ``--workers`` daphne processes sharing one socket (as ``salespulse web
+--workers`` does) and the relay on a free port, then:
 
 * API: ``--clients`` concurrent clients (default 50) call each endpoint for
   ``--seconds`` with ranges of 30 days, 1 year and 5 years; p50/p95 per endpoint.
+  ``--mode closed``: each client sends its next request as soon as the previous
+  answer arrives (back-to-back; measures saturation, latency = clients /
+  throughput).  ``--mode paced``: each client sends one request every
+  ``--interval`` seconds (open loop, random phase); latency is measured from
+  the *scheduled* send time, so queueing in the client is counted too.  Before
+  measuring a URL it is requested once and that first (cache-cold after a
+  publish) latency is reported as ``first ms``.  ``--repeat R`` runs everything R
+  times and prints the median of each figure.  With ``--markers`` the
+  watermark and run id of the configured warehouse schema (its ``batch_info``)
+  are written to the Redis prefix first (for a prefix no consumer has used).
 * Fan-out: ``--ws`` logged-in WebSocket clients; each round applies one sale to
   the speed views and publishes the update as the consumer would; the delay
   from the sale's event time until each client has the message, p50/p99.
 
-    .venv/bin/python bench/api.py --clients 50 --seconds 10 --ws 500
+    SALESPULSE_PG_SCHEMA=bench_batch SALESPULSE_REDIS_PREFIX=benchapi10m \\
+        .venv/bin/python bench/api.py --markers --mode both --clients 50 --seconds 3 --repeat 3 --ws 0
 """
 
 from __future__ import annotations
@@ -24,7 +36,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
+import random
 import socket
 import statistics
 import subprocess
@@ -127,25 +141,33 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(port: int) -> list[subprocess.Popen[bytes]]:
+def markers_from_warehouse() -> None:
+    """Copy the schema's ``batch_info`` (watermark, run id) to the Redis markers, as a publish does."""
+    from api import selectors, speed, testdata
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT run_id, watermark FROM {selectors.table('batch_info')}")
+        run_id, watermark = cur.fetchone()
+    testdata.markers_set(speed.client(), watermark, run_id)
+
+
+def start_server(port: int, workers: int) -> list[subprocess.Popen[bytes]]:
+    from salespulse.commands.web import start_servers
+
     # The benchmark measures latency, not the throttle: lift the per-user rate.
-    env = {**os.environ, "SALESPULSE_API_USER_RATE": "10000000/min"}
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
-            cwd=DJANGO_DIR,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        ),
+    env = {**os.environ, "SALESPULSE_API_USER_RATE": "10000000/min", "SALESPULSE_LOG_LEVEL": "WARNING"}
+    with open(os.devnull, "wb") as devnull:
+        procs = start_servers("127.0.0.1", port, workers, DJANGO_DIR, env, stdout=devnull)
+    procs.append(
         subprocess.Popen(
             [sys.executable, "manage.py", "relay"],
             cwd=DJANGO_DIR,
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-        ),
-    ]
+        )
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -161,17 +183,23 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-async def bench_endpoint(base: str, token: str, path: str, clients: int, seconds: float) -> list[float]:
+async def bench_endpoint(
+    base: str, token: str, path: str, clients: int, seconds: float, mode: str, interval: float
+) -> tuple[list[float], float]:
+    """Latencies (ms) of ``path`` under ``clients`` closed-loop or paced clients; and the first one."""
     import httpx
 
     latencies: list[float] = []
     errors = 0
-    deadline = time.monotonic() + seconds
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     headers = {"Authorization": f"Token {token}"}
     async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=30) as client:
+        t0 = time.perf_counter()
+        await client.get(path)  # first request: may fill the caches
+        first = (time.perf_counter() - t0) * 1000
+        deadline = time.monotonic() + seconds
 
-        async def worker() -> None:
+        async def closed() -> None:
             nonlocal errors
             while time.monotonic() < deadline:
                 t0 = time.perf_counter()
@@ -179,10 +207,20 @@ async def bench_endpoint(base: str, token: str, path: str, clients: int, seconds
                 latencies.append((time.perf_counter() - t0) * 1000)
                 errors += resp.status_code != 200
 
-        await asyncio.gather(*(worker() for _ in range(clients)))
+        async def paced() -> None:
+            nonlocal errors
+            due = time.perf_counter() + random.uniform(0, interval)
+            while time.monotonic() < deadline:
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                resp = await client.get(path)
+                latencies.append((time.perf_counter() - due) * 1000)  # from the scheduled time
+                errors += resp.status_code != 200
+                due += interval
+
+        await asyncio.gather(*((closed if mode == "closed" else paced)() for _ in range(clients)))
     if errors:
         print(f"  {errors} non-200 answers on {path}", file=sys.stderr)
-    return latencies
+    return latencies, first
 
 
 async def bench_fanout(port: int, session: str, n: int, rounds: int) -> list[float]:
@@ -232,31 +270,64 @@ def main() -> int:
     )
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=10.0, help="per endpoint and range")
+    parser.add_argument("--mode", choices=("closed", "paced", "both"), default="both")
+    parser.add_argument("--interval", type=float, default=1.0, help="paced: seconds between requests")
+    parser.add_argument("--repeat", type=int, default=1, help="runs (median shown)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="daphne processes")
+    parser.add_argument("--ranges", default=",".join(RANGES), help="comma list of 30d,1y,5y")
+    parser.add_argument("--only", default="", help="comma list of endpoint prefixes to run")
+    parser.add_argument("--markers", action="store_true", help="set the Redis markers from batch_info")
     parser.add_argument("--ws", type=int, default=500, help="WebSocket clients for the fan-out (0: skip)")
     parser.add_argument("--rounds", type=int, default=20, help="fan-out rounds")
     parser.add_argument("--synthetic", type=int, default=0, help="load N synthetic events first")
     args = parser.parse_args()
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a log line per request costs the client CPU
 
     django_setup()
     if args.synthetic:
         load_synthetic(args.synthetic)
+    if args.markers:
+        markers_from_warehouse()
     token, session = bench_user()
     port = free_port()
-    procs = start_server(port)
+    procs = start_server(port, args.workers)
     base = f"http://127.0.0.1:{port}/api/analytics/"
+    modes = ("closed", "paced") if args.mode == "both" else (args.mode,)
+    ranges = [r for r in args.ranges.split(",") if r]
+    only = tuple(p for p in args.only.split(",") if p)
     try:
-        print("| endpoint | range | requests | p50 ms | p95 ms |\n| --- | --- | --- | --- | --- |")
-        for path in ENDPOINTS:
-            for label, rng in RANGES.items():
-                if path.startswith("pipeline-status") and label != "30d":
+        for mode in modes:
+            how = (
+                f"{args.clients} closed-loop clients (back-to-back)"
+                if mode == "closed"
+                else f"{args.clients} paced clients, 1 request / {args.interval:g} s each"
+            )
+            print(f"\n{how}, {args.seconds:g} s per row, {args.workers} daphne worker(s), "
+                  f"median of {args.repeat} run(s)")  # fmt: skip
+            print("| endpoint | range | req/s | first ms | p50 ms | p95 ms | load avg |")
+            print("| --- | --- | --- | --- | --- | --- | --- |")
+            for path in ENDPOINTS:
+                if only and not path.startswith(only):
                     continue
-                sep = "&" if "?" in path else "?"
-                lat = asyncio.run(
-                    bench_endpoint(base, token, f"{path}{sep}{rng}", args.clients, args.seconds)
-                )
-                print(
-                    f"| {path} | {label} | {len(lat)} | {statistics.median(lat):.1f} | {pct(lat, 0.95):.1f} |"
-                )
+                for label in ranges:
+                    if path.startswith("pipeline-status") and label != ranges[0]:
+                        continue
+                    sep = "&" if "?" in path else "?"
+                    runs = []
+                    for _ in range(args.repeat):
+                        lat, first = asyncio.run(
+                            bench_endpoint(
+                                base, token, f"{path}{sep}{RANGES[label]}", args.clients, args.seconds,
+                                mode, args.interval,
+                            )
+                        )  # fmt: skip
+                        runs.append((len(lat) / args.seconds, first, statistics.median(lat), pct(lat, 0.95)))
+                    rps, first, p50, p95 = (statistics.median(r[i] for r in runs) for i in range(4))
+                    print(
+                        f"| {path} | {label} | {rps:.0f} | {first:.1f} | {p50:.1f} | {p95:.1f} "
+                        f"| {os.getloadavg()[0]:.2f} |",
+                        flush=True,
+                    )
         if args.ws:
             delays = asyncio.run(bench_fanout(port, session, args.ws, args.rounds))
             print(

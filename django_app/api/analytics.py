@@ -35,6 +35,7 @@ from api.merge import (
     sum_totals,
 )
 from api.params import AnalyticsQuery
+from api.ranking import Period, PeriodTop
 from api.speed import SpeedViews
 from salespulse.metrics import average_order_value_cents
 from salespulse.reference import CHANNELS, GENRES, REGIONS, get_catalogue
@@ -269,15 +270,55 @@ def _ranked_parts(
     batch: dict[str, Totals] = {}
     if split.batch is not None:
         rng = split.batch
-        want = query.limit + len(speed)
         include = sorted(speed)
+        measure = _rank_measure(query.by)
         if kind == "book":
-            fetch = lambda: selectors.book_candidates(rng, query.by, want, include, genre)  # noqa: E731
+            tops = _cached_tops(
+                ctx, "book", measure, genre,
+                lambda spans, depth: selectors.period_tops(
+                    selectors.BOOKS, measure, spans, depth, selectors.genre_filter(genre)
+                ),
+            )  # fmt: skip
+            fetch = lambda: selectors.book_candidates(rng, query.by, query.limit, include, genre, tops)  # noqa: E731
         else:
-            fetch = lambda: selectors.customer_candidates(rng, query.by, want, include)  # noqa: E731
-        token = f"{query.cache_token()}|{want}|{hashlib.sha1(','.join(include).encode()).hexdigest()}"
+            tops = _cached_tops(
+                ctx, "customer", measure, None,
+                lambda spans, depth: selectors.period_tops(selectors.CUSTOMERS, measure, spans, depth),
+            )  # fmt: skip
+            fetch = lambda: selectors.customer_candidates(rng, query.by, query.limit, include, tops)  # noqa: E731
+        token = f"{query.cache_token()}|{hashlib.sha1(','.join(include).encode()).hexdigest()}"
         batch = batch_cached(ctx, f"top-{kind}", token, fetch)
     return batch, speed
+
+
+def _cached_tops(
+    ctx: Context,
+    kind: str,
+    measure: str,
+    genre: str | None,
+    fetch: Callable[[list[Period], int], dict[Period, PeriodTop]],
+) -> Callable[[list[Period], int], dict[Period, PeriodTop]]:
+    """Per-period top lists cached one key per period under the published run.
+
+    A period's list never changes within a run, and ranges overlap a lot
+    (every "last N days" shares its months with the others), so caching per
+    period rather than per range lets a new range reuse most lists.
+    """
+    scope = hashlib.sha1(f"{kind}|{measure}|{genre}".encode()).hexdigest()[:12]
+
+    def get(spans: list[Period], depth: int) -> dict[Period, PeriodTop]:
+        prefix = f"tops:{ctx.run_id}:{ctx.watermark}:{scope}:{depth}"
+        keys = {p: f"{prefix}:{p[0]}:{p[1].isoformat()}" for p in spans}
+        hits = cache.get_many(list(keys.values()))
+        out = {p: hits[k] for p, k in keys.items() if k in hits}
+        missing = [p for p in spans if p not in out]
+        if missing:
+            fresh = fetch(missing, depth)
+            cache.set_many({keys[p]: top for p, top in fresh.items()})
+            out.update(fresh)
+        return out
+
+    return get
 
 
 def _book_genres(book_ids: list[str]) -> dict[str, str]:
@@ -291,7 +332,7 @@ def _book_genres(book_ids: list[str]) -> dict[str, str]:
 
 def _catalogue_books(book_ids: list[str]) -> dict[str, dict[str, Any]]:
     cat = get_catalogue()
-    index = {b: i for i, b in enumerate(cat.book_id.tolist())}
+    index = cat.book_index
     out = {}
     for b in book_ids:
         i = index.get(b)
@@ -307,7 +348,7 @@ def _catalogue_books(book_ids: list[str]) -> dict[str, dict[str, Any]]:
 
 def _catalogue_customers(ids: list[str]) -> dict[str, dict[str, Any]]:
     cat = get_catalogue()
-    index = {c: i for i, c in enumerate(cat.customer_id.tolist())}
+    index = cat.customer_index
     out = {}
     for c in ids:
         i = index.get(c)

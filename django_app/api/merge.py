@@ -177,10 +177,10 @@ def merge_top(
     """Exact top ``limit`` by ``measure`` over batch + speed.
 
     Exactness rests on the candidate set the caller fetched: every key with a
-    speed part (``S``), with its batch totals, plus the batch top
-    ``limit + |S|``.  The merged top-k is a subset of ``S`` plus the batch
-    top-k of keys outside ``S`` (their merged value equals their batch
-    value), and the batch top ``limit + |S|`` contains the latter.  Ties
+    speed part (``S``), with its batch totals, plus the batch top ``limit``
+    of the keys outside ``S`` (or any superset, e.g. the batch top
+    ``limit + |S|``).  The merged top-k is a subset of ``S`` plus the batch
+    top-k of keys outside ``S``, whose merged value equals their batch value.  Ties
     break by key so the order is stable across layers.
     """
     keys = set(batch_candidates) | set(speed)

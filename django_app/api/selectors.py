@@ -20,6 +20,7 @@ from typing import Any
 from django.db import connection
 
 from api.merge import DateRange, Totals, month_cover
+from api.ranking import Period, PeriodTop, RankSource, TopsFetcher, exact_top, parse_tops
 from salespulse.names import BATCH_RUNS_TABLE, CSV_REPORTS_TABLE, Names
 
 META_SCHEMA = "warehouse_meta"
@@ -131,67 +132,152 @@ def _covered(daily: str, monthly: str, key: str, cols: str, rng: DateRange) -> t
     return " UNION ALL ".join(parts), params
 
 
-def _ranked(
-    daily: str,
-    monthly: str,
-    key: str,
-    measures: tuple[str, str],
+def _ranked_full(
+    src: RankSource,
     order_by: str,
     rng: DateRange,
     limit: int,
     include: Iterable[str],
     key_filter: tuple[str, list[str]] | None = None,
 ) -> dict[str, Totals]:
-    """Top ``limit`` keys by ``order_by`` plus every key in ``include``, with both measures."""
-    cols = ", ".join(measures)
-    union, params = _covered(daily, monthly, key, cols, rng)
+    """The plain aggregation over the range: top ``limit`` keys outside ``include`` plus ``include``.
+
+    Exact but proportional to the rows in the range (seconds over five years of
+    per-book months); :func:`api.ranking.exact_top` only falls back to it.
+    """
+    cols = ", ".join(src.measures)
+    union, params = _covered(src.daily, src.monthly, src.key, cols, rng)
     where, fparams = "", []
     if key_filter is not None:
-        where = f" WHERE {key} IN (SELECT {key_filter[0]})"
+        where = f" WHERE {src.key} IN (SELECT {key_filter[0]})"
         fparams = key_filter[1]
-    sums = ", ".join(f"SUM({m}) AS {m}" for m in measures)
+    sums = ", ".join(f"SUM({m}) AS {m}" for m in src.measures)
+    include = list(include)
     sql = (
-        f"WITH t AS (SELECT {key} AS k, {sums} FROM ({union}) u{where} GROUP BY {key}) "
-        f"(SELECT * FROM t ORDER BY {order_by} DESC, k ASC LIMIT %s) "
-        "UNION SELECT * FROM t WHERE k = ANY(%s)"
+        f"WITH t AS (SELECT {src.key} AS k, {sums} FROM ({union}) u{where} GROUP BY {src.key}) "
+        f"(SELECT * FROM t WHERE NOT (k = ANY(%s)) ORDER BY {order_by} DESC, k ASC LIMIT %s) "
+        "UNION ALL SELECT * FROM t WHERE k = ANY(%s)"
     )
-    rows = _fetch(sql, [*params, *fparams, limit, list(include)])
-    return {row[0]: _totals(row[1:], measures) for row in rows}
+    rows = _fetch(sql, [*params, *fparams, include, limit, include])
+    return {row[0]: _totals(row[1:], src.measures) for row in rows}
+
+
+def ranked_totals(
+    src: RankSource, rng: DateRange, keys: Sequence[str], key_filter: tuple[str, list[str]] | None = None
+) -> dict[str, Totals]:
+    """Exact totals of ``keys`` over the range (index lookups by key, months + edge days)."""
+    if not keys:
+        return {}
+    cols = ", ".join(src.measures)
+    months, edges = month_cover(rng.start, rng.end)
+    parts: list[str] = []
+    params: list[Any] = []
+    keys = list(keys)
+    if months:
+        parts.append(
+            f"SELECT {src.key}, {cols} FROM {table(src.monthly)} "
+            f"WHERE month BETWEEN %s AND %s AND {src.key} = ANY(%s)"
+        )
+        params += [months[0], months[1], keys]
+    for lo, hi in edges:
+        parts.append(
+            f"SELECT {src.key}, {cols} FROM {table(src.daily)} "
+            f"WHERE date BETWEEN %s AND %s AND {src.key} = ANY(%s)"
+        )
+        params += [lo, hi, keys]
+    sums = ", ".join(f"SUM({m})" for m in src.measures)
+    rows = _fetch(f"SELECT {src.key}, {sums} FROM ({' UNION ALL '.join(parts)}) u GROUP BY 1", params)
+    return {row[0]: _totals(row[1:], src.measures) for row in rows}
+
+
+def period_tops(
+    src: RankSource,
+    measure: str,
+    spans: list[Period],
+    depth: int,
+    key_filter: tuple[str, list[str]] | None = None,
+) -> dict[Period, PeriodTop]:
+    """The best ``depth`` keys by ``measure`` of each period (one query for all of them).
+
+    PostgreSQL's ``LATERAL`` runs one ``ORDER BY .. LIMIT`` per period over the
+    ``(period, key)`` index, i.e. reads each period's rows once; an index on
+    ``(period, measure DESC)`` would make it read only ``depth`` rows (see the
+    report to the batch layer).
+    """
+    if measure not in src.measures:
+        raise ValueError(f"unknown measure {measure!r}")
+    where, fparams = "", []
+    if key_filter is not None:
+        where = f" AND {src.key} IN (SELECT {key_filter[0]})"
+        fparams = key_filter[1]
+    parts: list[str] = []
+    params: list[Any] = []
+    for grain, tbl, col in (("month", src.monthly, "month"), ("day", src.daily, "date")):
+        dates = [p for g, p in spans if g == grain]
+        if not dates:
+            continue
+        parts.append(
+            f"SELECT '{grain}', p, t.k, t.v FROM unnest(%s::date[]) AS p, LATERAL ("
+            f"SELECT {src.key} AS k, {measure} AS v FROM {table(tbl)} WHERE {col} = p{where} "
+            f"ORDER BY {measure} DESC, {src.key} ASC LIMIT %s) t"
+        )
+        params += [dates, *fparams, depth]
+    rows = _fetch(" UNION ALL ".join(parts), params) if parts else []
+    rows.sort(key=lambda r: (r[0], r[1], -int(r[3] or 0), r[2]))
+    return parse_tops(rows, spans, depth)
+
+
+BOOKS = RankSource("agg_daily_book", "agg_monthly_book", "book_id")
+CUSTOMERS = RankSource("agg_daily_customer", "agg_monthly_customer", "customer_id")
+
+
+def genre_filter(genre: str | None) -> tuple[str, list[str]] | None:
+    """A ``key IN (SELECT ...)`` restriction of book ids to one genre (from dim_book)."""
+    if genre is None:
+        return None
+    return (f"book_id FROM {table('dim_book')} WHERE genre = %s", [genre])
 
 
 def book_candidates(
-    rng: DateRange, by: str, limit: int, include: Iterable[str], genre: str | None = None
+    rng: DateRange,
+    by: str,
+    limit: int,
+    include: Iterable[str],
+    genre: str | None = None,
+    tops: TopsFetcher | None = None,
 ) -> dict[str, Totals]:
-    """Batch totals (revenue_cents, units) of the top ``limit`` books plus ``include``."""
-    key_filter = None
-    if genre is not None:
-        key_filter = (f"book_id FROM {table('dim_book')} WHERE genre = %s", [genre])
-    order = "revenue_cents" if by == "revenue" else "units"
-    return _ranked(
-        "agg_daily_book",
-        "agg_monthly_book",
-        "book_id",
-        ("revenue_cents", "units"),
-        order,
-        rng,
-        limit,
-        include,
-        key_filter,
-    )
+    """Exact batch totals (revenue_cents, units) of the top ``limit`` books outside ``include``,
+    plus every book of ``include``.  ``tops`` lets the caller cache the per-period lists."""
+    return _candidates(BOOKS, rng, by, limit, include, genre_filter(genre), tops)
 
 
-def customer_candidates(rng: DateRange, by: str, limit: int, include: Iterable[str]) -> dict[str, Totals]:
-    """Batch totals (revenue_cents, units) of the top ``limit`` customers plus ``include``."""
+def customer_candidates(
+    rng: DateRange, by: str, limit: int, include: Iterable[str], tops: TopsFetcher | None = None
+) -> dict[str, Totals]:
+    """Exact batch totals (revenue_cents, units) of the top ``limit`` customers outside
+    ``include``, plus every customer of ``include``."""
+    return _candidates(CUSTOMERS, rng, by, limit, include, None, tops)
+
+
+def _candidates(
+    src: RankSource,
+    rng: DateRange,
+    by: str,
+    limit: int,
+    include: Iterable[str],
+    key_filter: tuple[str, list[str]] | None,
+    tops: TopsFetcher | None,
+) -> dict[str, Totals]:
     order = "revenue_cents" if by == "revenue" else "units"
-    return _ranked(
-        "agg_daily_customer",
-        "agg_monthly_customer",
-        "customer_id",
-        ("revenue_cents", "units"),
-        order,
+    include = list(include)
+    return exact_top(
         rng,
+        order,
         limit,
         include,
+        fetch_tops=tops or (lambda spans, depth: period_tops(src, order, spans, depth, key_filter)),
+        fetch_totals=lambda keys: ranked_totals(src, rng, keys),
+        fetch_full=lambda: _ranked_full(src, order, rng, limit, include, key_filter),
     )
 
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from api import views
+from api import funnel, views
 
 app_name = "api"
 
@@ -16,6 +16,7 @@ urlpatterns = [
     path("top-customers/", views.TopCustomersListApi.as_view(), name="top-customers"),
     path("monthly-revenue/", views.MonthlyRevenueApi.as_view(), name="monthly-revenue"),
     path("pipeline-status/", views.PipelineStatusApi.as_view(), name="pipeline-status"),
+    path("funnel/", funnel.FunnelApi.as_view(), name="funnel"),
     path("insights/", views.InsightsListApi.as_view(), name="insights"),
     path("alerts/", views.AlertsListApi.as_view(), name="alerts"),
     path("explore/", views.ExploreQueryApi.as_view(), name="explore"),

@@ -2,7 +2,14 @@
 
 Applies Django's migrations when some are pending, starts the live relay
 (Redis update channel -> Channels group) beside the server unless told not
-to, then runs daphne in the foreground.  Django lives in ``django_app/``;
+to, then runs daphne in the foreground.
+
+One daphne process is one Python interpreter, i.e. at most one core of
+request handling; ``--workers N`` binds the listening socket here and hands
+it to N daphne processes (``daphne --fd``), which all accept on it, so the
+kernel spreads connections across them.  The relay stays single: it
+publishes each update once to the Redis channel layer, and every worker's
+WebSocket consumers receive it from there.  Django lives in ``django_app/``;
 both children run with it as their working directory, which is what puts
 its packages on the import path (no path manipulation here).
 """
@@ -10,11 +17,14 @@ its packages on the import path (no path manipulation here).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from salespulse.settings import get_settings
 
@@ -52,6 +62,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser.add_argument(
         "--settings", default=None, help=f"Django settings module (default {DEFAULT_SETTINGS})"
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="daphne processes sharing the listening socket (default: number of cores)",
+    )
     parser.add_argument("--no-relay", action="store_true", help="do not start the live relay")
     parser.add_argument("--no-migrate", action="store_true", help="do not apply pending migrations")
     parser.add_argument(
@@ -71,6 +87,57 @@ def _terminate_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+def listen_socket(host: str, port: int, backlog: int = 1024) -> socket.socket:
+    """A bound, listening, inheritable TCP socket for ``daphne --fd`` workers.
+
+    Bound once in the parent so every worker accepts on the same socket (no
+    port race, no SO_REUSEPORT needed) and a restart of one worker never
+    closes the port.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(backlog)
+    sock.set_inheritable(True)
+    return sock
+
+
+def daphne_commands(host: str, port: int, workers: int, fd: int | None) -> list[list[str]]:
+    """The daphne command line of each worker (one plain ``-b/-p`` process when ``workers`` is 1)."""
+    app = "config.asgi:application"
+    if workers <= 1 or fd is None:
+        return [[sys.executable, "-m", "daphne", "-b", host, "-p", str(port), app]]
+    return [[sys.executable, "-m", "daphne", "--fd", str(fd), app] for _ in range(workers)]
+
+
+def start_servers(
+    host: str, port: int, workers: int, cwd: Path, env: dict[str, str], **popen: Any
+) -> list[subprocess.Popen[bytes]]:
+    """Start the daphne worker(s); with several, they share one socket bound here."""
+    if workers <= 1:
+        return [subprocess.Popen(daphne_commands(host, port, 1, None)[0], cwd=cwd, env=env, **popen)]
+    sock = listen_socket(host, port)
+    try:
+        return [
+            subprocess.Popen(cmd, cwd=cwd, env=env, pass_fds=(sock.fileno(),), **popen)
+            for cmd in daphne_commands(host, port, workers, sock.fileno())
+        ]
+    finally:
+        sock.close()  # the workers hold their own copies
+
+
+def wait_first(procs: list[subprocess.Popen[bytes]], poll_s: float = 0.5) -> int:
+    """Block until any worker exits and return its code (the caller then stops the rest)."""
+    while True:
+        for proc in procs:
+            code = proc.poll()
+            if code is not None:
+                return code
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            procs[0].wait(timeout=poll_s)
+
+
 def run(args: argparse.Namespace) -> int:
     _terminate_on_sigterm()
     cwd, env = django_dir(), django_env(args.settings)
@@ -81,18 +148,18 @@ def run(args: argparse.Namespace) -> int:
     relay = None
     if not args.no_relay:
         relay = subprocess.Popen(manage("relay"), cwd=cwd, env=env)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", args.host, "-p", str(args.port), "config.asgi:application"],
-        cwd=cwd,
-        env=env,
+    servers = start_servers(args.host, args.port, max(1, args.workers), cwd, env)
+    print(
+        f"SalesPulse web app on http://{args.host}:{args.port}/ "
+        f"({len(servers)} daphne worker(s); Ctrl-C to stop)",
+        flush=True,
     )
-    print(f"SalesPulse web app on http://{args.host}:{args.port}/ (Ctrl-C to stop)", flush=True)
     try:
-        return server.wait()
+        return wait_first(servers)
     except KeyboardInterrupt:
         return 0
     finally:
-        for child in (server, relay):
+        for child in (*servers, relay):
             if child is not None and child.poll() is None:
                 child.send_signal(signal.SIGTERM)
                 try:

@@ -52,8 +52,11 @@ def database_from_url(url: str) -> dict[str, object]:
         "PASSWORD": unquote(parts.password or ""),
         "HOST": parts.hostname or "",
         "PORT": str(parts.port or ""),
-        # Persistent connections: the analytics reads are many and small.
-        "CONN_MAX_AGE": int(os.environ.get("DJANGO_CONN_MAX_AGE", "60")),
+        # No persistent connections: under ASGI every request's sync part runs in its own
+        # thread (asgiref's per-request ThreadSensitiveContext), so a kept connection is never
+        # reused and lingers until its thread is collected; 50 clients then exhaust
+        # max_connections ("too many clients already"), the non-200s of the first benchmark.
+        "CONN_MAX_AGE": int(os.environ.get("DJANGO_CONN_MAX_AGE", "0")),
         "CONN_HEALTH_CHECKS": True,
     }
 

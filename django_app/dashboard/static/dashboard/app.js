@@ -51,6 +51,33 @@ const SP = (() => {
     }
   }
 
+  /* Funnel panel (home): views -> carts -> checkouts -> purchases with % of views; loaded on its own
+   * like the insights, so it never counts towards data-loaded. */
+  async function loadFunnel(params) {
+    const panel = document.getElementById("funnel");
+    if (!panel) return;
+    try {
+      const data = await api("funnel", params);
+      const labels = { views: "Views", carts: "Add to cart", checkouts: "Checkout started", purchases: "Purchases" };
+      const st = data.stages;
+      chart("chart-funnel", {
+        type: "bar",
+        data: { labels: st.map((s) => `${labels[s.stage]} (${s.pct_of_views === null ? "–" : s.pct_of_views.toFixed(2) + "%"})`),
+          datasets: [{ label: "Count", data: st.map((s) => s.count), backgroundColor: PALETTE.slice(0, 4), borderRadius: 6, maxBarThickness: 42 }] },
+        options: { indexAxis: "y", plugins: { legend: { display: false }, tooltip: { callbacks: { label: (c) => {
+          const s = st[c.dataIndex]; return `${fmtCount(s.count)}${s.pct_of_previous === null ? "" : ` · ${s.pct_of_previous.toFixed(2)}% of previous step`}`; } } } },
+          scales: { x: { grid: { color: "#eef2f7" } }, y: { grid: { display: false } } } },
+      });
+      const r = data.totals.rates;
+      const pct = (v) => (v === null ? "–" : `${v.toFixed(2)}%`);
+      document.getElementById("funnel-rates").textContent = `view → purchase ${pct(r.view_to_purchase_pct)} · cart → checkout ${pct(r.cart_to_checkout_pct)} · checkout → purchase ${pct(r.checkout_to_purchase_pct)}`;
+      panel.dataset.state = "ready";
+    } catch (err) {
+      document.getElementById("funnel-rates").textContent = `Funnel unavailable: ${err.message}`;
+      panel.dataset.state = "error";
+    }
+  }
+
   /* Filter state lives in the URL so a view can be shared and survives reloads. */
   function state() {
     const url = new URLSearchParams(location.search);
@@ -227,6 +254,7 @@ const SP = (() => {
       doughnut("chart-channels", c.map((r) => r.name), c.map((r) => r.revenue_cents));
       renderSources(summary.sources);
       loaded();
+      loadFunnel(plain);
     };
     bindFilters(() => load().catch(failed));
     bindSeg("interval", "interval", document.body.dataset.defaultInterval || "day", () => load().catch(failed));

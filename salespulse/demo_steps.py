@@ -151,6 +151,20 @@ def _airflow_cli(airflow, *args: str, timeout: float = 120) -> str:  # type: ign
     return out.stdout
 
 
+def json_array(text: str) -> list[dict[str, object]]:
+    """The JSON array in a CLI's output (Airflow prints warnings before it on stdout)."""
+    decoder = json.JSONDecoder()
+    for pos, char in enumerate(text):
+        if char == "[":
+            try:
+                value, _ = decoder.raw_decode(text[pos:])
+            except json.JSONDecodeError:
+                continue
+            if isinstance(value, list) and all(isinstance(v, dict) for v in value):
+                return value
+    return []
+
+
 def run_dag_once(airflow, timeout_s: float = 900) -> None:  # type: ignore[no-untyped-def]
     """Trigger the nightly DAG (full rebuild) through the scheduler and wait for it."""
     _airflow_cli(airflow, "dags", "reserialize")
@@ -161,7 +175,7 @@ def run_dag_once(airflow, timeout_s: float = 900) -> None:  # type: ignore[no-un
     deadline = time.monotonic() + timeout_s
     state = "queued"
     while time.monotonic() < deadline:
-        runs = json.loads(_airflow_cli(airflow, "dags", "list-runs", DAG_ID, "-o", "json") or "[]")
+        runs = json_array(_airflow_cli(airflow, "dags", "list-runs", DAG_ID, "-o", "json"))
         mine = [r for r in runs if (r.get("run_id") or r.get("dag_run_id")) == run_id]
         state = mine[0]["state"] if mine else state
         if state == "success":

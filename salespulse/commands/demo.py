@@ -84,10 +84,12 @@ def run(args: argparse.Namespace) -> int:
     supervisor = Supervisor(_state_dir())
     stop_recorded(_state_dir())  # a previous demo killed hard leaves its children behind
     started = time.monotonic()
+    ok = False
     try:
         demo_steps.prepare(args, _state_dir())
         demo_steps.start_live(args, supervisor)
         demo_steps.print_banner(args, time.monotonic() - started)
+        ok = True
         if args.no_follow:
             return 0
         stop = threading.Event()
@@ -107,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"salespulse demo: {exc}", file=sys.stderr)
         return 1
     finally:
-        if not args.no_follow:
+        if not (args.no_follow and ok):
             print("\nstopping the demo ...", flush=True)
             stopped = supervisor.stop_all() + demo_steps.stop_started(_state_dir())
             print("stopped: " + (", ".join(stopped) if stopped else "nothing"))

@@ -8,25 +8,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
-from django_support import DJANGO_DIR, Dataset, django_ready, load_layers, make_events
-
-ROOT = Path(__file__).resolve().parents[2]
-
-ARTIFACTS = ROOT / "test-artifacts"
-PASSWORD = "e2e-password-1"
-
-
-@dataclass(frozen=True)
-class Server:
-    url: str
-    dataset: Dataset
-    catalogue: Any
+from django_support import DJANGO_DIR, django_ready, load_layers, make_events
+from e2e_support import ARTIFACTS, PASSWORD, Server
 
 
 def _free_port() -> int:

@@ -14,7 +14,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from conftest import ARTIFACTS, PASSWORD, Server
+from e2e_support import ARTIFACTS, PASSWORD, Server
 
 PAGES = [
     ("/", "overview"),

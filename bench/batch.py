@@ -1,6 +1,7 @@
 """Batch benchmark: generation, full rebuild and incremental run, timed end to end.
 
     .venv/bin/python bench/batch.py [--sales 1000000 --sales 10000000] [--books 500000]
+        [--schema bench_batch2 --data-dir /tmp/salespulse-bench-batch2] [--reuse-data] [--no-write]
 
 For each size: a fresh raw zone of ``--days`` of history ending the day before
 yesterday (``salespulse generate``), a full rebuild with the watermark at
@@ -64,6 +65,27 @@ def last_run(database_url: str, schema: str) -> dict[str, object]:
     }
 
 
+#: Written next to the raw zone after generating it: the generate command's arguments.
+GENERATED = "bench-generated.json"
+
+
+def reusable(data: Path, gen: list[str]) -> bool:
+    """Whether ``data`` holds exactly what ``gen`` would generate; if so, reset it for another round.
+
+    Generation is deterministic (seeded), so rerunning it only adds noise and
+    minutes; the previous round's extra day (the incremental input, the only
+    files on the day before today) and its curated output are removed instead.
+    """
+    marker = data / GENERATED
+    if not marker.exists() or json.loads(marker.read_text()) != gen[2:]:
+        return False
+    extra_day = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
+    for source in (data / "lake" / "raw" / "sales").glob("source=*"):
+        shutil.rmtree(source / f"event_date={extra_day}", ignore_errors=True)
+    shutil.rmtree(data / "lake" / "curated", ignore_errors=True)
+    return True
+
+
 def per_minute(rows: int, seconds: float) -> str:
     return f"{rows / seconds * 60:,.0f}"
 
@@ -71,7 +93,6 @@ def per_minute(rows: int, seconds: float) -> str:
 def bench_size(sales: int, args: argparse.Namespace, env: dict[str, str], log: Path) -> list[str]:
     today = datetime.now(UTC).date()
     data = Path(env["SALESPULSE_DATA_DIR"])
-    shutil.rmtree(data, ignore_errors=True)
     lines = []
     gen = [
         *CLI,
@@ -86,10 +107,16 @@ def bench_size(sales: int, args: argparse.Namespace, env: dict[str, str], log: P
         (today - timedelta(days=2)).isoformat(),
         "--no-progress",
     ]
-    t_gen = timed(gen, env, log)
-    lines.append(
-        f"| generate {sales:,} sales | `{shlex.join(gen[2:])}` | {t_gen:.1f} | {per_minute(sales, t_gen)} | |"
-    )
+    if args.reuse_data and reusable(data, gen):
+        lines.append(
+            f"| generate {sales:,} sales (reused from an earlier run) | `{shlex.join(gen[2:])}` | | | |"
+        )
+    else:
+        shutil.rmtree(data, ignore_errors=True)
+        t_gen = timed(gen, env, log)
+        (data / GENERATED).write_text(json.dumps(gen[2:]))
+        rate = per_minute(sales, t_gen)
+        lines.append(f"| generate {sales:,} sales | `{shlex.join(gen[2:])}` | {t_gen:.1f} | {rate} | |")
 
     full = [
         *CLI,
@@ -163,12 +190,22 @@ def main() -> int:
     parser.add_argument("--books", type=int, default=500_000)
     parser.add_argument("--days", type=int, default=1825)
     parser.add_argument("--data-dir", default="/tmp/salespulse-bench-batch")
-    parser.add_argument("--schema", default="bench_batch")
+    parser.add_argument(
+        "--schema",
+        dest="schema",
+        help="PostgreSQL schema and Redis prefix of the benchmark warehouse (default: bench_batch)",
+    )
+    parser.add_argument(
+        "--reuse-data",
+        action="store_true",
+        help="reuse the raw zone an earlier run generated with the same arguments (skip generation)",
+    )
     parser.add_argument("--no-write", action="store_true", help="do not append to docs/BENCHMARKS.md")
     parser.add_argument(
         "spark", nargs="*", help="extra `salespulse batch` flags after --, e.g. -- --master local[2]"
     )
     args = parser.parse_args()
+    args.schema = args.schema or os.environ.get("SALESPULSE_BENCH_SCHEMA", "bench_batch")
     sizes = args.sales or [1_000_000]
     base = load_settings()
     urls = services.urls(base)
@@ -192,6 +229,8 @@ def main() -> int:
     for sales in sizes:
         lines += bench_size(sales, args, env, log)
     command = "python bench/batch.py " + " ".join(f"--sales {s}" for s in sizes)
+    if args.schema != "bench_batch":
+        command += f" --schema {args.schema} --data-dir {args.data_dir}"
     if not args.no_write:
         print(f"appended to {append_results(lines, command, note)}")
     return 0

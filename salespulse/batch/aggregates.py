@@ -34,6 +34,32 @@ def daily(fact: DataFrame, table: ddl.Table) -> DataFrame:
     return fact.groupBy(*keys).agg(*(_measure(m) for m in table.measures)).select(*table.column_names)
 
 
+#: Daily aggregates that are re-sums of :func:`slices` (a few hundred rows per day), not of the fact.
+SLICE_KEYS = ("date", "region_code", "channel_code", "genre")
+
+
+def slices(fact: DataFrame) -> DataFrame:
+    """Every measure per (date, region, channel, genre): at most ~1K rows a day.
+
+    The four small daily aggregates (totals, by region, genre, channel) are
+    re-sums of this one table, so the 10M-row fact is scanned once for all
+    four instead of once each.
+    """
+    measures = ("revenue_cents", "orders", "units", "events", "refunds")
+    return fact.groupBy(*SLICE_KEYS).agg(*(_measure(m) for m in measures))
+
+
+def from_slices(sliced: DataFrame, table: ddl.Table) -> DataFrame:
+    """A daily aggregate whose keys are among :data:`SLICE_KEYS`, re-summed from :func:`slices`."""
+    sums = [F.sum(m).cast("long").alias(m) for m in table.measures]
+    return sliced.groupBy(*table.unique).agg(*sums).select(*table.column_names)
+
+
+def by_slices(table: ddl.Table) -> bool:
+    """Whether ``table`` can be computed from :func:`slices` (its keys are all slice keys)."""
+    return table.monthly_from is None and set(table.unique) <= set(SLICE_KEYS)
+
+
 def monthly(daily_agg: DataFrame, table: ddl.Table) -> DataFrame:
     """A monthly aggregate as the sum of its daily one (``month`` = first day of the month)."""
     keys = [k for k in table.unique if k != "month"]
@@ -43,8 +69,9 @@ def monthly(daily_agg: DataFrame, table: ddl.Table) -> DataFrame:
 
 
 def all_aggregates(fact: DataFrame) -> dict[str, DataFrame]:
-    """Every aggregate table of :mod:`salespulse.warehouse.ddl` by name."""
-    out = {t.name: daily(fact, t) for t in ddl.DAILY_AGGS}
+    """Every aggregate table of :mod:`salespulse.warehouse.ddl` by name (the routes ``build`` takes)."""
+    sliced = slices(fact)
+    out = {t.name: from_slices(sliced, t) if by_slices(t) else daily(fact, t) for t in ddl.DAILY_AGGS}
     for t in ddl.MONTHLY_AGGS:
         assert t.monthly_from is not None
         out[t.name] = monthly(out[t.monthly_from], t)

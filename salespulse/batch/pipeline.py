@@ -161,6 +161,36 @@ def make_plan(
     return planning.partial_plan(options.mode, files, watermark, dates)
 
 
+WAITING = ("built", "loaded", "checked")
+CONTINUE = "continue"
+NOOP = "noop"
+#: The step a waiting run continues with.
+NEXT_STEP = {"built": "load", "loaded": "check", "checked": "publish"}
+
+
+def resume_action(status: str, steps: tuple[str, ...]) -> str:
+    """What continuing a run in ``status`` with ``steps`` does: CONTINUE, NOOP or why it cannot.
+
+    Pure, so the re-run rules the Airflow tasks rely on are unit-tested: a
+    retried quality gate re-checks a ``checked`` run (the staging schema it
+    checked is still there, so checking again is safe and gives the same
+    answer), and a retried ``publish`` of a ``published`` run does nothing.
+    """
+    first = steps[0]
+    if status == runs.PUBLISHED:
+        return NOOP if steps == ("publish",) else "already published: nothing to continue"
+    if status not in WAITING:
+        return "no built run waiting to be continued: run the build step first"
+    needed = NEXT_STEP[status]
+    if (
+        first == needed
+        or (status == "loaded" and first == "publish")
+        or (status == "checked" and first == "check")
+    ):
+        return CONTINUE
+    return f"continue with --steps {needed},..."
+
+
 class Runner:
     """Runs the requested steps of one run, recording each."""
 
@@ -186,7 +216,13 @@ class Runner:
             manifest, steps = self._build(options), {}
             steps = dict(self._timings)
         else:
-            manifest, steps = self._resume(options)
+            record = self._continued_run(options)
+            if resume_action(record.status, options.steps) == NOOP:
+                log.info("run %s is already published and nothing newer waits: nothing to do", record.run_id)
+                watermark = record.watermark or today_utc()
+                return Result(record.run_id, record.mode, runs.PUBLISHED, watermark, dict(record.steps))
+            log.info("continuing run %s (%s)", record.run_id, record.status)
+            manifest, steps = Manifest.load(run_dir(self.names, record.run_id)), dict(record.steps)
         result = Result(manifest.run_id, manifest.mode, "", manifest.watermark_date, steps)
         try:
             for step in options.steps:
@@ -281,20 +317,24 @@ class Runner:
         )
         return manifest
 
-    def _resume(self, options: Options) -> tuple[Manifest, dict[str, float]]:
-        waiting = ("built", "loaded", "checked")
+    def _continued_run(self, options: Options) -> runs.RunRecord:
+        """The run ``options`` continue: ``--run-id``, else the schema's latest run (any status).
+
+        Taking the latest run of any status (not the latest waiting one) is what
+        makes a repeated ``publish`` a no-op only while nothing newer exists: a
+        newer failed build is reported, not hidden behind an older success.
+        """
         record = (
             runs.get_run(self.conn, options.run_id)
             if options.run_id
-            else runs.latest_run(self.conn, self.schema, waiting)
+            else runs.latest_run(self.conn, self.schema, (*WAITING, runs.PUBLISHED, runs.FAILED))
         )
-        if record is None or record.status not in waiting:
+        if record is None:
             raise BatchError("no built run waiting to be continued: run the build step first")
-        needed = {"built": "load", "loaded": "check", "checked": "publish"}[record.status]
-        if options.steps[0] != needed and not (needed == "check" and options.steps[0] == "publish"):
-            raise BatchError(f"run {record.run_id} is {record.status}: continue with --steps {needed},...")
-        log.info("continuing run %s (%s)", record.run_id, record.status)
-        return Manifest.load(run_dir(self.names, record.run_id)), dict(record.steps)
+        action = resume_action(record.status, options.steps)
+        if action not in (CONTINUE, NOOP):
+            raise BatchError(f"run {record.run_id} is {record.status}: {action}")
+        return record
 
     def _load(self, manifest: Manifest, result: Result) -> None:
         loader.create_staging(self.settings, self.staging, ddl.ALL)

@@ -11,7 +11,11 @@ One scenario, in order (each step builds on the previous warehouse):
    a rerun publishes identical tables;
 3. one more day of events (plus a CSV correction moving a line between two
    published days) through an incremental run, equal to the independent
-   computation and to a full rebuild.
+   computation and to a full rebuild;
+4. that full rebuild run the way the DAG runs it (build+load, quality gate,
+   publish), with the gate and the publish each run twice, as a retried
+   Airflow task would: the second check re-checks, the second publish is a
+   no-op that exits 0 and changes nothing.
 """
 
 from __future__ import annotations
@@ -331,8 +335,25 @@ def test_lake_to_warehouse_kill_rerun_and_incremental(stack, spark) -> None:  # 
     assert cur.fetchone() == (FIRST + timedelta(days=5), W0)
     assert_matches(cur, schema, deduped(lake.rows, W1))
     after_incremental = checksums(cur, schema)
-    run_full(spark, W1)
+
+    # 4. The same full rebuild as the DAG runs it, every task retried once: equal to the incremental.
+    staged = pipeline.run(
+        pipeline.Options(mode="full", watermark=W1, steps=("build", "load")), get_settings(), lambda: spark
+    )
+    assert staged.status == "loaded"
+    assert publish_cli(check_only=True) == (0, f"{staged.run_id} checked watermark={W1}")
+    assert publish_cli(check_only=True) == (0, f"{staged.run_id} checked watermark={W1}")  # re-check
+    assert run_status(cur, staged.run_id) == "checked"
+    assert checksums(cur, schema) == after_incremental  # nothing published yet
+    assert publish_cli() == (0, f"{staged.run_id} published watermark={W1}")
+    published_steps = run_steps(cur, staged.run_id)
     assert checksums(cur, schema) == after_incremental
+    assert publish_cli() == (0, f"{staged.run_id} published watermark={W1}")  # no-op
+    assert run_status(cur, staged.run_id) == "published"
+    assert run_steps(cur, staged.run_id) == published_steps
+    assert checksums(cur, schema) == after_incremental
+    with pytest.raises(pipeline.BatchError, match="already published"):
+        pipeline.run(pipeline.Options(steps=("check",)), get_settings())
     cur.execute(f"SELECT COUNT(*) FROM pg_indexes WHERE schemaname = '{schema}'")
     assert cur.fetchone()[0] == sum(len(v) for v in ddl.INDEXES.values())
     conn.close()
@@ -340,6 +361,30 @@ def test_lake_to_warehouse_kill_rerun_and_incremental(stack, spark) -> None:  # 
     assert not Path(
         os.environ["SALESPULSE_DATA_DIR"], "lake", "curated", "warehouse", f"run={killed_run}"
     ).exists()
+
+
+def publish_cli(*, check_only: bool = False) -> tuple[int, str]:
+    """``salespulse publish [--check-only]`` in this process: exit code and printed line."""
+    import argparse
+    import contextlib
+    import io
+
+    from salespulse.commands import publish
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = publish.run(argparse.Namespace(run_id=None, check_only=check_only))
+    return code, out.getvalue().strip()
+
+
+def run_status(cur, run_id: str) -> str:  # type: ignore[no-untyped-def]
+    cur.execute("SELECT status FROM warehouse_meta.batch_runs WHERE run_id = %s", (run_id,))
+    return cur.fetchone()[0]
+
+
+def run_steps(cur, run_id: str) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    cur.execute("SELECT steps FROM warehouse_meta.batch_runs WHERE run_id = %s", (run_id,))
+    return json.loads(cur.fetchone()[0])
 
 
 def _replace(e: SaleEvent, **changes: object) -> SaleEvent:

@@ -6,6 +6,7 @@ from datetime import date
 from pathlib import Path
 
 from salespulse.batch import plan
+from salespulse.batch.pipeline import CONTINUE, NOOP, resume_action
 from salespulse.batch.plan import RawFile
 from salespulse.warehouse.publish import month_bounds
 from salespulse.warehouse.quality import compare_aggregates
@@ -78,3 +79,21 @@ def test_day_of_key_parses_only_day_keys() -> None:
     assert day_of_key("sp:day:2026-02-01:book:revenue", "sp") == D1
     assert day_of_key("sp:minute:2026-02-01T10:00", "sp") is None
     assert day_of_key("sp:day:garbage:totals", "sp") is None
+
+
+def test_resume_rules_make_the_dag_tasks_rerunnable() -> None:
+    # the normal hand-overs
+    assert resume_action("built", ("load",)) == CONTINUE
+    assert resume_action("loaded", ("check",)) == CONTINUE
+    assert resume_action("loaded", ("publish",)) == CONTINUE  # publish checks first
+    assert resume_action("checked", ("publish",)) == CONTINUE
+    # a retried quality gate re-checks; a retried publish of a published run does nothing
+    assert resume_action("checked", ("check",)) == CONTINUE
+    assert resume_action("checked", ("check", "publish")) == CONTINUE
+    assert resume_action("published", ("publish",)) == NOOP
+    # everything else is refused, with the reason
+    assert resume_action("published", ("check",)) == "already published: nothing to continue"
+    assert resume_action("built", ("check",)) == "continue with --steps load,..."
+    assert resume_action("loaded", ("load",)) == "continue with --steps check,..."
+    assert resume_action("failed", ("publish",)).startswith("no built run waiting")
+    assert resume_action("running", ("publish",)).startswith("no built run waiting")

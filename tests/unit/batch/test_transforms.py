@@ -227,6 +227,11 @@ def test_daily_and_monthly_aggregates_are_exact(spark, catalogue) -> None:
     )
     for table in ddl.AGGS:
         assert tuple(out[table.name].columns) == table.column_names
+    # The small daily tables are re-sums of the slices: exactly what grouping the fact gives.
+    small = [t.name for t in ddl.DAILY_AGGS if aggregates.by_slices(t)]
+    assert small == ["agg_daily_sales", "agg_daily_region", "agg_daily_genre", "agg_daily_channel"]
+    for table in ddl.DAILY_AGGS:
+        assertDataFrameEqual(out[table.name], aggregates.daily(fact, table))
 
 
 def test_dim_date_is_iso_and_complete(spark) -> None:

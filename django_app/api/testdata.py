@@ -20,9 +20,11 @@ import orjson
 import redis
 from django.db import connection
 
+from salespulse.csv_ingest.store import DDL as CSV_META_DDL
 from salespulse.events import SaleEvent, format_event_time
 from salespulse.names import Names
 from salespulse.reference import CHANNELS, REGIONS, UNKNOWN, Catalogue
+from salespulse.warehouse.ddl import META_DDL as BATCH_META_DDL
 
 META = "warehouse_meta"
 ID = "VARCHAR(256)"
@@ -64,15 +66,8 @@ DDL: dict[str, str] = {
     "agg_monthly_customer": f"month DATE NOT NULL, customer_id {ID} NOT NULL, revenue_cents BIGINT, "
     "units BIGINT, orders BIGINT",
 }
-META_DDL = (
-    f"CREATE TABLE IF NOT EXISTS {META}.batch_runs (run_id VARCHAR(40) NOT NULL, mode VARCHAR(16), "
-    "range_from DATE, range_to DATE, status VARCHAR(16), started_at TIMESTAMP, finished_at TIMESTAMP, "
-    "rows_raw BIGINT, rows_deduped BIGINT, rows_fact BIGINT, revenue_cents BIGINT, watermark DATE, "
-    "steps VARCHAR(4000), error VARCHAR(4000))",
-    f"CREATE TABLE IF NOT EXISTS {META}.csv_file_reports (file_name VARCHAR(512), file_sha256 CHAR(64), "
-    "ingested_at TIMESTAMP, rows_read BIGINT, rows_loaded BIGINT, rows_replaced BIGINT, "
-    "rows_rejected BIGINT, status VARCHAR(16), reason VARCHAR(4000))",
-)
+#: The real metadata tables (batch runs, CSV reports), from the modules that own them.
+META_DDL = (*BATCH_META_DDL, *CSV_META_DDL)
 
 # Aggregates by SQL over the facts (the batch job's definitions, restated).
 _F = "{s}.fct_sales f JOIN {s}.dim_date d ON d.date_key = f.date_key"
@@ -246,13 +241,7 @@ def warehouse_load(
             "watermark": watermark,
             "steps": json.dumps({"extract": 1.0, "transform": 2.0, "load": 1.5, "publish": 0.2}),
         }
-        # The batch job's own batch_runs may already exist here, with more columns.
-        cur.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
-            [META, "batch_runs"],
-        )
-        if "pg_schema" in {c for (c,) in cur.fetchall()}:
-            row["pg_schema"] = s
+        row["pg_schema"] = s
         cur.execute(
             f"INSERT INTO {META}.batch_runs ({', '.join(row)}) VALUES ({', '.join(['%s'] * len(row))})",
             list(row.values()),

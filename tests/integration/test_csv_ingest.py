@@ -13,6 +13,7 @@ from salespulse.cli import main
 from salespulse.csv_ingest import ingest_paths
 from salespulse.csv_ingest.normalise import line_event_id
 from salespulse.names import Names
+from salespulse.settings import with_overrides
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "csv"
 T0 = 1_780_000_000_000
@@ -40,15 +41,21 @@ def _lake(names: Names):
 
 
 @pytest.fixture(scope="module")
-def landing(stack):
-    names = Names.from_settings(stack.settings)
+def csv_settings(stack, tmp_path_factory):
+    """This module's own lake: the test counts every CSV row in it, so no other test may write there."""
+    return with_overrides(stack.settings, data_dir=tmp_path_factory.mktemp("csv-lake"))
+
+
+@pytest.fixture(scope="module")
+def landing(csv_settings):
+    names = Names.from_settings(csv_settings)
     shutil.copytree(CORPUS, names.landing_dir, dirs_exist_ok=True)
     return names
 
 
-def test_ingest_corpus_twice(stack, landing):
+def test_ingest_corpus_twice(stack, landing, csv_settings):
     names = landing
-    first = ingest_paths(settings=stack.settings, now_ms=T0)  # default: the landing directory
+    first = ingest_paths(settings=csv_settings, now_ms=T0)  # default: the landing directory
     assert _counts(first) == EXPECTED
     files, rows = _lake(names)
     assert len(rows) == 17 and {r["source"] for r in rows} == {"csv"}
@@ -79,7 +86,7 @@ def test_ingest_corpus_twice(stack, landing):
 
     # Re-ingesting the same files changes nothing: same lake files, same bytes, nothing replaced.
     before = {f: f.read_bytes() for f in files}
-    second = ingest_paths([names.landing_dir], settings=stack.settings, now_ms=T0 + 60_000)
+    second = ingest_paths([names.landing_dir], settings=csv_settings, now_ms=T0 + 60_000)
     assert _counts(second) == {
         name: (status, read, loaded, 0, rejected)
         for name, (status, read, loaded, _, rejected) in EXPECTED.items()
@@ -91,7 +98,7 @@ def test_ingest_corpus_twice(stack, landing):
     fix.write_text(
         "order id,customer id,product id,qty,price,date,line no\n1001,CU1,BK1,5,1.00,2024-10-18,1\n"
     )
-    (third,) = ingest_paths([fix], settings=stack.settings, now_ms=T0 + 120_000)
+    (third,) = ingest_paths([fix], settings=csv_settings, now_ms=T0 + 120_000)
     assert _counts([third])[fix.name] == ("loaded", 1, 1, 1, 0)
     _, rows = _lake(names)
     newest = max(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -18,6 +19,13 @@ from salespulse import kafka as sp_kafka
 from salespulse.events import decode, encode, from_payload
 from salespulse.names import Names
 from salespulse.services import process
+
+
+def _free_port() -> int:
+    """A port nothing listens on now (another checkout's test run may use fixed ones)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def test_postgres_copy_and_query(stack) -> None:
@@ -110,11 +118,12 @@ def test_services_cli_lifecycle_on_its_own_ports(stack, tmp_path_factory) -> Non
         for k, v in os.environ.items()
         if k not in {"DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS"}
     }
+    pg_port, redis_port, kafka_port = (_free_port() for _ in range(3))
     env.update(
         SALESPULSE_DATA_DIR=str(data),
-        SALESPULSE_PG_PORT="55532",
-        SALESPULSE_REDIS_PORT="56479",
-        SALESPULSE_KAFKA_PORT="59192",
+        SALESPULSE_PG_PORT=str(pg_port),
+        SALESPULSE_REDIS_PORT=str(redis_port),
+        SALESPULSE_KAFKA_PORT=str(kafka_port),
     )
     cli = [sys.executable, "-m", "salespulse.cli", "services"]
     try:
@@ -128,9 +137,9 @@ def test_services_cli_lifecycle_on_its_own_ports(stack, tmp_path_factory) -> Non
             ["redis", "healthy", "embedded"],
             ["kafka", "healthy", "embedded"],
         ]
-        assert "127.0.0.1:55532" in lines[0] and "PostgreSQL 16" in lines[0]
-        assert "127.0.0.1:56479" in lines[1] and "Redis 6.2" in lines[1]
-        assert "127.0.0.1:59192" in lines[2] and "Tansu" in lines[2]
+        assert f"127.0.0.1:{pg_port}" in lines[0] and "PostgreSQL 16" in lines[0]
+        assert f"127.0.0.1:{redis_port}" in lines[1] and "Redis 6.2" in lines[1]
+        assert f"127.0.0.1:{kafka_port}" in lines[2] and "Tansu" in lines[2]
         pids = [process.read_pid(data / "services" / n / f"{n}.pid") for n in ("postgres", "redis", "kafka")]
         assert all(pid is not None and process.pid_alive(pid) for pid in pids)
         again = subprocess.run([*cli, "up"], env=env, capture_output=True, text=True, timeout=60)

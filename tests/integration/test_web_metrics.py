@@ -196,9 +196,9 @@ def test_quarantine_counts_move(staff_client: Any, dataset: Dataset) -> None:
         "O3,,a.csv,5,quantity: missing\n",
         encoding="utf-8",
     )
-    unreadable = root / "files" / "broken.csv"
+    unreadable = root / "files" / "metrics-test-broken.csv"
     unreadable.write_bytes(b"\x00\x01")
-    (root / "files" / "broken.csv.reason.txt").write_text("not UTF-8 text", encoding="utf-8")
+    (root / "files" / "metrics-test-broken.csv.reason.txt").write_text("not UTF-8 text", encoding="utf-8")
     try:
         _, after = parse(_metrics(staff_client))
         assert value(after, "salespulse_quarantine_rows") == value(before, "salespulse_quarantine_rows") + 3
@@ -206,7 +206,7 @@ def test_quarantine_counts_move(staff_client: Any, dataset: Dataset) -> None:
     finally:
         rejected.unlink()
         unreadable.unlink()
-        (root / "files" / "broken.csv.reason.txt").unlink()
+        (root / "files" / "metrics-test-broken.csv.reason.txt").unlink()
 
 
 def test_websocket_clients_gauge_moves(users: Any, staff_client: Any, dataset: Dataset) -> None:

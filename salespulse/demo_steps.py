@@ -230,11 +230,14 @@ def _wait_http(url: str, timeout: float) -> bool:
 
 def start_live(args: argparse.Namespace, supervisor: Supervisor) -> None:
     supervisor.start("consumer", salespulse_cmd("consume"))
-    supervisor.start("producer", salespulse_cmd("produce", "--rate", str(args.rate)))
+    supervisor.start("funnel", salespulse_cmd("consume-interactions"))
+    supervisor.start("producer", salespulse_cmd("produce", "--rate", str(args.rate), "--interactions"))
     env = dict(os.environ, SALESPULSE_DEMO_PASSWORD=DEMO_PASSWORD)
     supervisor.start("web", salespulse_cmd("web", "--port", str(args.port), "--create-demo-users"), env=env)
     if not _wait_http(f"http://127.0.0.1:{args.port}/login/", 120):
         raise DemoError(f"the web app did not answer on port {args.port}; see data/demo/logs/web.log")
+    # Change data capture from the shop tables, which the web app's migrations created.
+    supervisor.start("cdc", salespulse_cmd("cdc"))
 
 
 def print_banner(args: argparse.Namespace, seconds: float) -> None:
@@ -250,7 +253,9 @@ SalesPulse is running (ready in {seconds:.0f}s):
   Live page      {base}/live/
   API docs       {base}/api/docs/
   Airflow UI     {airflow.url}            login {login.user} / {login.password}
-  Producer       {args.rate:g} events/s into Kafka; consumer -> Redis + lake
+  Producer       {args.rate:g} events/s into Kafka (+ shopper interactions); consumer -> Redis + lake
+  Shop admin     {base}/admin/shop/       order-line edits reach the stream through CDC
+                 (a superuser: cd django_app && ../.venv/bin/python manage.py createsuperuser)
 Logs: data/demo/logs/   Stop: Ctrl-C here, or `make demo-stop` from another terminal.
 """,
         flush=True,

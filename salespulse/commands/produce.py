@@ -32,6 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="share of messages made malformed, rotating through every kind (default 0)",
     )
     parser.add_argument("--topic", help="topic to write (default: the configured sales topic)")
+    parser.add_argument(
+        "--interactions",
+        action="store_true",
+        help="also produce the shopper interactions behind each sale to the interactions topic",
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -65,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
             late_max_hours=args.late_hours[1],
             malformed_ratio=args.malformed_ratio,
             topic=args.topic,
+            interactions=args.interactions,
         )
     )
     signal.signal(signal.SIGTERM, producer.stop)

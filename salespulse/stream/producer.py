@@ -67,6 +67,8 @@ class ProducerOptions:
     malformed_ratio: float = 0.0
     topic: str | None = None
     progress_interval_s: float = 2.0
+    #: Also produce the shopper interactions (views, carts, checkouts) behind each sale.
+    interactions: bool = False
 
 
 @dataclass
@@ -148,6 +150,11 @@ class SalesProducer:
         self.summary = ProduceSummary()
         self.stop_event = threading.Event()
         self._kinds = list(KINDS)
+        self.interactions_topic = names.interactions_topic if self.options.interactions else None
+        if self.interactions_topic:
+            sp_kafka.ensure_topics({self.interactions_topic: self.settings.partitions}, self.settings)
+            # Its own generator: the sales drawn are the same with or without interactions.
+            self.interactions_rng = np.random.default_rng(seed + 1)
         self._failures: list[str] = []
 
     def _on_delivery(self, err: Any, msg: Any) -> None:
@@ -177,6 +184,34 @@ class SalesProducer:
             else:
                 out.append((event.order_id.encode(), encode(event)))
         return out
+
+    def _produce_interactions(self, events: list[SaleEvent]) -> None:
+        """The interactions that led to these sales, onto the interactions topic (oldest first)."""
+        from salespulse.interactions.simulate import interactions_for_lines
+
+        lines = {
+            "event_type": np.array([e.event_type for e in events]),
+            "event_time": np.array([e.event_time_ms for e in events], np.int64),
+            "order_id": np.array([e.order_id for e in events]),
+            "line_no": np.array([e.line_no for e in events], np.int64),
+            "customer_id": np.array([e.customer_id for e in events]),
+            "product_id": np.array([e.product_id for e in events]),
+            "channel": np.array([e.channel for e in events]),
+            "region": np.array([e.region for e in events]),
+        }
+        for value in interactions_for_lines(self.interactions_rng, self.lines.catalogue, lines):
+            while True:
+                try:
+                    self.producer.produce(self.interactions_topic, value, on_delivery=self._on_delivery_side)
+                    break
+                except BufferError:
+                    self.producer.poll(0.05)
+
+    def _on_delivery_side(self, err: Any, msg: Any) -> None:
+        if err is not None:
+            self.summary.failed += 1
+            if len(self._failures) < 5:
+                self._failures.append(f"interactions: {err}")
 
     def _produce(self, key: bytes, value: bytes) -> None:
         while True:
@@ -215,8 +250,11 @@ class SalesProducer:
             n = pacing.due(elapsed, o.rate, sent, total, max_burst)
             if n:
                 now_ms = time.time_ns() // 1_000_000
-                for key, value in self._payloads(self.lines.take(n, now_ms), now_ms):
+                events = self.lines.take(n, now_ms)
+                for key, value in self._payloads(events, now_ms):
                     self._produce(key, value)
+                if self.interactions_topic:
+                    self._produce_interactions(events)
                 sent += n
                 self.summary.sent = sent
                 self.producer.poll(0)

@@ -236,8 +236,24 @@ def run_full(spark, watermark: date):  # type: ignore[no-untyped-def]
     return pipeline.run(pipeline.Options(mode="full", watermark=watermark), get_settings(), lambda: spark)
 
 
-def test_lake_to_warehouse_kill_rerun_and_incremental(stack, spark) -> None:  # type: ignore[no-untyped-def]
-    settings = stack.settings
+@pytest.fixture
+def own_warehouse(stack, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    """This test's own schema, lake and Redis prefix: it checks whole tables and every raw file,
+    so nothing another test publishes into the session's `warehouse` may be there."""
+    env = {
+        "SALESPULSE_PG_SCHEMA": f"batchtest_{stack.run_id}",
+        "SALESPULSE_DATA_DIR": str(tmp_path / "data"),
+        "SALESPULSE_REDIS_PREFIX": f"t{stack.run_id}b",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    yield dict(stack.env, **env)
+    get_settings.cache_clear()
+
+
+def test_lake_to_warehouse_kill_rerun_and_incremental(stack, spark, own_warehouse) -> None:  # type: ignore[no-untyped-def]
+    settings = get_settings()
     names = Names.from_settings(settings)
     schema = settings.pg_schema
     lake = Lake(names)
@@ -289,7 +305,7 @@ def test_lake_to_warehouse_kill_rerun_and_incremental(stack, spark) -> None:  # 
     before = checksums(cur, schema)
 
     # 2. spark-submit killed after loading staging: nothing published changes; a rerun is identical.
-    env = dict(stack.env, **{pipeline.KILL_AFTER_ENV: "load"})
+    env = dict(own_warehouse, **{pipeline.KILL_AFTER_ENV: "load"})
     cmd = [
         sys.executable,
         "-m",

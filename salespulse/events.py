@@ -314,17 +314,29 @@ def from_payload(payload: Any) -> SaleEvent:
     return event
 
 
+def load_payload(
+    raw: bytes | bytearray | memoryview | None,
+    error: type[InvalidEvent] = InvalidEvent,
+    max_bytes: int = MAX_EVENT_BYTES,
+) -> Any:
+    """Wire bytes -> decoded JSON, refusing empty, oversized and non-JSON messages with a reason.
+
+    Shared by every contract on the wire (``sale.v1``, ``interaction.v1``) so they
+    reject bad bytes with the same words.
+    """
+    if raw is None:
+        raise error(["payload: empty message (no value)"])
+    if len(raw) > max_bytes:
+        raise error([f"payload: oversized ({len(raw)} bytes > {max_bytes})"])
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise error([f"payload: not valid UTF-8 JSON ({exc})"[:200]]) from None
+
+
 def decode(raw: bytes | bytearray | memoryview | None) -> SaleEvent:
     """Bytes from the wire -> a validated event; raises :class:`InvalidEvent` with reasons."""
-    if raw is None:
-        raise InvalidEvent(["payload: empty message (no value)"])
-    if len(raw) > MAX_EVENT_BYTES:
-        raise InvalidEvent([f"payload: oversized ({len(raw)} bytes > {MAX_EVENT_BYTES})"])
-    try:
-        payload = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidEvent([f"payload: not valid UTF-8 JSON ({exc})"[:200]]) from None
-    return from_payload(payload)
+    return from_payload(load_payload(raw))
 
 
 def encode(event: SaleEvent) -> bytes:

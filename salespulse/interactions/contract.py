@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from salespulse.events import InvalidEvent, format_event_time, parse_event_time_ms
+from salespulse.events import InvalidEvent, format_event_time, load_payload, parse_event_time_ms
 
 SCHEMA = "interaction.v1"
 PRODUCT_VIEW = "product_view"
@@ -176,15 +176,7 @@ def from_payload(payload: Any) -> Interaction:
 
 def decode(raw: bytes | bytearray | memoryview | None) -> Interaction:
     """Bytes from the wire -> a validated interaction; raises :class:`InvalidInteraction`."""
-    if raw is None:
-        raise InvalidInteraction(["payload: empty message (no value)"])
-    if len(raw) > MAX_EVENT_BYTES:
-        raise InvalidInteraction([f"payload: oversized ({len(raw)} bytes > {MAX_EVENT_BYTES})"])
-    try:
-        payload = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInteraction([f"payload: not valid UTF-8 JSON ({exc})"[:200]]) from None
-    return from_payload(payload)
+    return from_payload(load_payload(raw, InvalidInteraction, MAX_EVENT_BYTES))
 
 
 def encode(interaction: Interaction) -> bytes:

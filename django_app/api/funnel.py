@@ -62,14 +62,22 @@ def funnel_batch_members(rng: DateRange, by: str) -> Members:
 
 
 def orders_batch_members(rng: DateRange, by: str) -> Members:
-    """Warehouse orders per member; empty when no warehouse is published."""
-    if by == "total":
-        if not selectors.relation_exists(selectors.table("agg_daily_sales")):
-            return {}
-        return {"total": {"purchases": int(selectors.sales_totals(rng)["orders"] or 0)}}
-    if not selectors.relation_exists(selectors.table(selectors.DIMENSIONS[by][0])):
+    """Warehouse orders per member, on the days that have interaction data only.
+
+    History generated or imported without shopper interactions would otherwise put
+    purchases with no views in front of them (conversion above 100 %).
+    """
+    if not selectors.relation_exists(FUNNEL_TABLE):
         return {}
-    return {m: {"purchases": int(t["orders"] or 0)} for m, t in selectors.member_totals(by, rng).items()}
+    agg, column = ("agg_daily_sales", "'total'") if by == "total" else selectors.DIMENSIONS[by]
+    if not selectors.relation_exists(selectors.table(agg)):
+        return {}
+    rows = selectors._fetch(
+        f"SELECT {column}, SUM(orders) FROM {selectors.table(agg)} WHERE date IN "
+        f"(SELECT DISTINCT date FROM {FUNNEL_TABLE} WHERE date BETWEEN %s AND %s) GROUP BY 1",
+        [rng.start, rng.end],
+    )
+    return {r[0]: {"purchases": int(r[1] or 0)} for r in rows}
 
 
 def batch_part(rng: DateRange, by: str) -> Members:
@@ -88,7 +96,10 @@ def speed_part(ctx: Context, days: list[date], by: str) -> Members:
     for day in days:
         pipe.hgetall(n.key("day", day.isoformat(), "funnel", *([] if by == "total" else [by])))
     out: Members = {}
-    for raw in pipe.execute():
+    active: list[date] = []  # days with interaction data: only their orders are purchases
+    for day, raw in zip(days, pipe.execute(), strict=True):
+        if raw:
+            active.append(day)
         for fld, value in raw.items():
             if by == "total":
                 member, measure = "total", fld
@@ -97,12 +108,14 @@ def speed_part(ctx: Context, days: list[date], by: str) -> Members:
             if measure in MEASURES and member:
                 acc = out.setdefault(member, _zero())
                 acc[measure] = int(acc[measure] or 0) + int(value)
+    if not active:
+        return out
     if by == "total":
-        orders = sum(int(t["orders"] or 0) for t in ctx.speed.day_totals(days).values())
+        orders = sum(int(t["orders"] or 0) for t in ctx.speed.day_totals(active).values())
         purchases: Members = {"total": {"purchases": orders}}
     else:
         purchases = {
-            m: {"purchases": int(t["orders"] or 0)} for m, t in ctx.speed.member_totals(by, days).items()
+            m: {"purchases": int(t["orders"] or 0)} for m, t in ctx.speed.member_totals(by, active).items()
         }
     return _add_members(out, purchases)
 

@@ -118,3 +118,18 @@ def test_funnel_api_rejects_bad_parameters(analyst_client: Any) -> None:
     resp = analyst_client.get("/api/analytics/funnel/", {"by": "region"})
     assert resp.status_code == 400
     assert resp.json()["param"] == "by"
+
+
+def test_days_without_interactions_add_no_purchases(
+    analyst_client: Any, dataset: Any, funnel_data: Any, genre_of: dict[str, str]
+) -> None:
+    """History with sales but no interaction data (generated or imported) stays out of the funnel."""
+    start, end = funnel_data["start"], dataset.today
+    earlier = start - timedelta(days=10)
+    assert any(earlier <= e.event_date < start and e.event_type == "sale" for e in dataset.events)
+    resp = analyst_client.get(
+        "/api/analytics/funnel/", {"start": earlier.isoformat(), "end": end.isoformat()}
+    )
+    assert resp.status_code == 200, resp.content
+    expected = _expected(dataset, funnel_data["items"], genre_of, start, end, "total")
+    assert _counts(resp.json()["totals"]) == expected["total"]

@@ -16,7 +16,9 @@ def test_compose_file_passes_the_compose_specification() -> None:
     checker = Path(sys.executable).parent / "check-jsonschema"
     out = subprocess.run(
         [str(checker), "--builtin-schema", "vendor.compose-spec", str(ROOT / "docker-compose.yml")],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "ok -- validation done" in out.stdout
@@ -26,8 +28,16 @@ def test_every_image_is_pinned_and_every_port_is_local() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
     assert set(services) == {
-        "kafka", "postgres", "redis", "spark-master", "spark-worker",
-        "airflow", "web", "relay", "consumer", "producer",
+        "kafka",
+        "postgres",
+        "redis",
+        "spark-master",
+        "spark-worker",
+        "airflow",
+        "web",
+        "relay",
+        "consumer",
+        "producer",
     }
     for name, service in services.items():
         image = service["image"]
@@ -41,7 +51,9 @@ def test_every_image_is_pinned_and_every_port_is_local() -> None:
     for dependant in ("web", "consumer"):
         depends = services[dependant]["depends_on"]
         assert {d: v["condition"] for d, v in depends.items()} == {
-            "postgres": "service_healthy", "redis": "service_healthy", "kafka": "service_healthy",
+            "postgres": "service_healthy",
+            "redis": "service_healthy",
+            "kafka": "service_healthy",
         }
 
 

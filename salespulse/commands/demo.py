@@ -47,6 +47,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         default=float(os.environ.get("DEMO_RATE", DEFAULT_RATE)),
         help=f"live events per second (env DEMO_RATE, default {DEFAULT_RATE})",
     )
+    parser.add_argument(
+        "--interactions",
+        action="store_true",
+        default=os.environ.get("DEMO_INTERACTIONS", "") not in ("", "0"),
+        help="also simulate shopper interactions and run the funnel consumer (env DEMO_INTERACTIONS=1); "
+        "about 40 messages per sale, so lower --rate on a small machine",
+    )
     parser.add_argument("--port", type=int, default=8000, help="web app port (default 8000)")
     parser.add_argument("--airflow-port", type=int, default=8080, help="Airflow UI port (default 8080)")
     parser.add_argument(

@@ -32,6 +32,7 @@ from salespulse.interactions.contract import Interaction
 from salespulse.interactions.funnel import FunnelDeltas
 from salespulse.names import RAW_ZONE, Names
 from salespulse.stream.progress import INCARNATION, NEXT_OFFSET, Marker
+from salespulse.stream.redis_sink import LUA_CHECK_PROGRESS, LUA_HASH_INCREMENTS, LUA_MOVE_PROGRESS
 
 DAY_S = 86_400
 #: Funnel day keys live as long as the sales day keys (CONTRACTS.md): 3 days after the day ends.
@@ -126,30 +127,22 @@ def remove_orphans(
 
 # -- Redis -----------------------------------------------------------------------------
 
-LUA = r"""
+LUA = (
+    r"""
 local p = cjson.decode(ARGV[1])
-local conflicts = {}
-for _, c in ipairs(p.cas) do
-  local cur = redis.call('HMGET', KEYS[c[1]], 'incarnation', 'next_offset')
-  if (cur[1] or '') ~= c[2] or (cur[2] or '') ~= c[3] then
-    conflicts[#conflicts + 1] = KEYS[c[1]]
-  end
-end
-if #conflicts > 0 then return {0, conflicts} end
-for _, h in ipairs(p.h) do
-  local k = KEYS[h[1]]
-  for j = 3, #h, 2 do redis.call('HINCRBY', k, h[j], h[j + 1]) end
-  redis.call('EXPIREAT', k, h[2])
-end
-local st = KEYS[p.st]
+"""
+    + LUA_CHECK_PROGRESS
+    + r""""""
+    + LUA_HASH_INCREMENTS
+    + r"""local st = KEYS[p.st]
 redis.call('HINCRBY', st, 'events_total', p.ev)
 redis.call('HINCRBY', st, 'invalid_total', p.bad)
 redis.call('HSET', st, 'updated_at', p.now)
-for _, c in ipairs(p.cas) do
-  redis.call('HSET', KEYS[c[1]], 'incarnation', c[4], 'next_offset', c[5])
-end
-return {1, {}}
 """
+    + LUA_MOVE_PROGRESS
+    + r"""return {1, {}}
+"""
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,8 +35,10 @@ MINUTE_TTL_S = 3 * 3600
 MINUTE_WINDOW_S = 2 * 3600
 LATEST_MAX = 50
 
-LUA = r"""
-local p = cjson.decode(ARGV[1])
+#: Lua fragments every replay-safe sink shares (this one and the funnel's), over a JSON
+#: argument ``p``: ``p.cas`` = [key index, expected incarnation, expected next offset, new
+#: incarnation, new next offset] per partition; ``p.h`` = [key index, expire-at, field, delta, ...].
+LUA_CHECK_PROGRESS = r"""
 local conflicts = {}
 for _, c in ipairs(p.cas) do
   local cur = redis.call('HMGET', KEYS[c[1]], 'incarnation', 'next_offset')
@@ -45,13 +47,29 @@ for _, c in ipairs(p.cas) do
   end
 end
 if #conflicts > 0 then return {0, conflicts} end
-
+"""
+LUA_HASH_INCREMENTS = r"""
 for _, h in ipairs(p.h) do
   local k = KEYS[h[1]]
   for j = 3, #h, 2 do redis.call('HINCRBY', k, h[j], h[j + 1]) end
   redis.call('EXPIREAT', k, h[2])
 end
-for _, z in ipairs(p.z) do
+"""
+LUA_MOVE_PROGRESS = r"""
+for _, c in ipairs(p.cas) do
+  redis.call('HSET', KEYS[c[1]], 'incarnation', c[4], 'next_offset', c[5])
+end
+"""
+
+LUA = (
+    r"""
+local p = cjson.decode(ARGV[1])
+"""
+    + LUA_CHECK_PROGRESS
+    + r"""
+"""
+    + LUA_HASH_INCREMENTS
+    + r"""for _, z in ipairs(p.z) do
   local k = KEYS[z[1]]
   for j = 3, #z, 2 do redis.call('ZINCRBY', k, z[j + 1], z[j]) end
   redis.call('EXPIREAT', k, z[2])
@@ -97,10 +115,9 @@ if late > 0 then redis.call('INCRBY', KEYS[p.late], late) end
 local st = KEYS[p.st]
 redis.call('HINCRBY', st, 'events_total', p.ev)
 redis.call('HINCRBY', st, 'dlq_total', p.dlq)
-for _, c in ipairs(p.cas) do
-  redis.call('HSET', KEYS[c[1]], 'incarnation', c[4], 'next_offset', c[5])
-end
-
+"""
+    + LUA_MOVE_PROGRESS
+    + r"""
 local totals = {}
 for _, ki in ipairs(p.ret) do
   totals[#totals + 1] = KEYS[ki]
@@ -108,6 +125,7 @@ for _, ki in ipairs(p.ret) do
 end
 return {1, totals, minutes, late}
 """
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--batch-wait-ms",
         type=int,
         default=50,
-        help="longest wait to fill a batch, bounding the delay at low rates (default 50)",
+        help="longest wait for the first message of a batch; a batch never waits to fill up: "
+        "it takes what is queued, up to --batch-size (default 50)",
     )
     parser.add_argument(
         "--session-timeout-ms",

@@ -13,17 +13,21 @@ and reported.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 from confluent_kafka import Producer
 
 from salespulse import kafka as sp_kafka
-from salespulse.events import SaleEvent, encode
+from salespulse.events import SCHEMA, SaleEvent, encode, format_discount, format_event_time
 from salespulse.metrics import REFUND
 from salespulse.names import Names
 from salespulse.reference import get_catalogue
@@ -109,6 +113,107 @@ def live_order(rng: np.random.Generator, lines: dict[str, np.ndarray]) -> np.nda
     return np.argsort(key, kind="stable")
 
 
+#: Identifiers the wire template may write without JSON escaping (the simulation's own alphabet).
+_PLAIN_TEXT = re.compile(r"^[!#-\[\]-~]*$")  # printable ASCII, no space, quote or backslash
+_TEXT_COLUMNS = (
+    "event_id",
+    "event_type",
+    "order_id",
+    "customer_id",
+    "product_id",
+    "currency",
+    "channel",
+    "region",
+    "payment_method",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class WireLine:
+    """One simulated line, pre-encoded around its event time (stamped when it is sent).
+
+    ``head + event_time + tail`` is byte for byte ``events.encode`` of the
+    line's event (a unit test holds it to that), built once per chunk so the
+    send loop does one concatenation per message instead of a JSON encode.
+    """
+
+    key: bytes
+    head: bytes
+    tail: bytes
+    row: tuple[Any, ...]
+
+    def value(self, event_time: bytes) -> bytes:
+        return self.head + event_time + self.tail
+
+    def event(self, event_time_ms: int) -> SaleEvent:
+        row = self.row
+        return SaleEvent(row[0], row[1], event_time_ms, *row[3:])
+
+
+def _join(*parts: str | pa.Array) -> pa.Array:
+    """Element-wise concatenation of string columns and literals, in Arrow (no Python per row)."""
+    return pc.binary_join_element_wise(*parts, "")
+
+
+def _text(values: list[Any]) -> pa.Array:
+    return pc.cast(pa.array(values), pa.string())
+
+
+def _wire_lines(columns: dict[str, list[Any]]) -> list[WireLine]:
+    """Pre-encode simulated rows; a chunk with text that needs escaping goes through ``encode`` instead."""
+    rows = list(zip(*(columns[c] for c in _EVENT_COLUMNS), strict=True))
+    if not all(_PLAIN_TEXT.match("".join(columns[c])) for c in _TEXT_COLUMNS):
+        out = []
+        for r in rows:
+            head, _, rest = encode(SaleEvent(r[0], r[1], 0, *r[3:])).partition(b'"event_time":"')
+            out.append(WireLine(r[3].encode(), head + b'"event_time":"', rest[rest.index(b'"') :], r))
+        return out
+    c = {name: pa.array(values) for name, values in columns.items()}
+    cents = np.asarray(columns["unit_price_cents"], np.int64)
+    price = _join(_text((cents // 100).tolist()), ".", pc.utf8_lpad(_text((cents % 100).tolist()), 2, "0"))
+    bps = sorted(set(columns["discount_bp"]))
+    discount = pc.take(
+        pa.array([orjson.dumps(format_discount(bp)).decode() for bp in bps]),
+        pc.index_in(c["discount_bp"], pa.array(bps)),
+    )
+    heads = _join(
+        f'{{"schema":"{SCHEMA}","event_id":"',
+        c["event_id"],
+        '","event_type":"',
+        c["event_type"],
+        '","event_time":"',
+    )
+    tails = _join(
+        '","order_id":"',
+        c["order_id"],
+        '","line_no":',
+        _text(columns["line_no"]),
+        ',"customer_id":"',
+        c["customer_id"],
+        '","product_id":"',
+        c["product_id"],
+        '","quantity":',
+        _text(columns["quantity"]),
+        ',"unit_price":"',
+        price,
+        '","discount":',
+        discount,
+        ',"currency":"',
+        c["currency"],
+        '","channel":"',
+        c["channel"],
+        '","region":"',
+        c["region"],
+        '","payment_method":"',
+        c["payment_method"],
+        '"}',
+    )
+    keys = pc.cast(c["order_id"], pa.binary()).to_pylist()
+    head_bytes = pc.cast(heads, pa.binary()).to_pylist()
+    tail_bytes = pc.cast(tails, pa.binary()).to_pylist()
+    return [WireLine(*line) for line in zip(keys, head_bytes, tail_bytes, rows, strict=True)]
+
+
 class LineSource:
     """Simulated lines, drawn from the simulation in chunks and handed out one by one."""
 
@@ -117,22 +222,22 @@ class LineSource:
         self.catalogue = get_catalogue(settings)
         self.refund_rate = refund_rate
         self.chunk_orders = chunk_orders
-        self.rows: deque[tuple[Any, ...]] = deque()
+        self.lines: deque[WireLine] = deque()
 
     def _refill(self) -> None:
         times = np.zeros(self.chunk_orders, np.int64)  # stamped at send time
         lines = orders_to_lines(self.rng, self.catalogue, times, self.refund_rate)
         order = live_order(self.rng, lines)
-        self.rows.extend(zip(*(lines[c][order].tolist() for c in _EVENT_COLUMNS), strict=True))
+        self.lines.extend(_wire_lines({c: lines[c][order].tolist() for c in _EVENT_COLUMNS}))
+
+    def take_lines(self, n: int) -> list[WireLine]:
+        while len(self.lines) < n:
+            self._refill()
+        popleft = self.lines.popleft
+        return [popleft() for _ in range(n)]
 
     def take(self, n: int, event_time_ms: int) -> list[SaleEvent]:
-        while len(self.rows) < n:
-            self._refill()
-        out = []
-        for _ in range(n):
-            row = self.rows.popleft()
-            out.append(SaleEvent(row[0], row[1], event_time_ms, *row[3:]))
-        return out
+        return [line.event(event_time_ms) for line in self.take_lines(n)]
 
 
 class SalesProducer:
@@ -165,24 +270,29 @@ class SalesProducer:
             if len(self._failures) < 5:
                 self._failures.append(str(err))
 
-    def _payloads(self, events: list[SaleEvent], now_ms: int) -> list[tuple[bytes, bytes]]:
-        """(key, value) per event, with the configured share made late or malformed."""
+    def _payloads(self, lines: list[WireLine], now_ms: int) -> list[tuple[bytes, bytes]]:
+        """(key, value) per line, with the configured share made late or malformed."""
         o = self.options
-        n = len(events)
+        now = format_event_time(now_ms).encode()
+        if o.late_ratio <= 0 and o.malformed_ratio <= 0:
+            return [(line.key, line.head + now + line.tail) for line in lines]
+        n = len(lines)
         late = self.rng.random(n) < o.late_ratio if o.late_ratio > 0 else None
         bad = self.rng.random(n) < o.malformed_ratio if o.malformed_ratio > 0 else None
         out = []
-        for i, event in enumerate(events):
+        for i, line in enumerate(lines):
+            event_time_ms, stamp = now_ms, now
             if late is not None and late[i]:
                 back = self.rng.uniform(o.late_min_hours, o.late_max_hours) * HOUR_MS
-                event = replace(event, event_time_ms=now_ms - int(back))
+                event_time_ms = now_ms - int(back)
+                stamp = format_event_time(event_time_ms).encode()
                 self.summary.late += 1
             if bad is not None and bad[i]:
                 kind = self._kinds[self.summary.malformed % len(self._kinds)]
                 self.summary.malformed += 1
-                out.append((event.order_id.encode(), malformed(kind, event)))
+                out.append((line.key, malformed(kind, line.event(event_time_ms))))
             else:
-                out.append((event.order_id.encode(), encode(event)))
+                out.append((line.key, line.value(stamp)))
         return out
 
     def _produce_interactions(self, events: list[SaleEvent]) -> None:
@@ -250,11 +360,11 @@ class SalesProducer:
             n = pacing.due(elapsed, o.rate, sent, total, max_burst)
             if n:
                 now_ms = time.time_ns() // 1_000_000
-                events = self.lines.take(n, now_ms)
-                for key, value in self._payloads(events, now_ms):
+                lines = self.lines.take_lines(n)
+                for key, value in self._payloads(lines, now_ms):
                     self._produce(key, value)
                 if self.interactions_topic:
-                    self._produce_interactions(events)
+                    self._produce_interactions([line.event(now_ms) for line in lines])
                 sent += n
                 self.summary.sent = sent
                 self.producer.poll(0)

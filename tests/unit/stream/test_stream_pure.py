@@ -126,16 +126,37 @@ def test_split_skips_applied_offsets_and_keeps_every_dead_letter_reason(catalogu
         Msg(1, 6, encode(events[3])),
         Msg(1, 7, malformed("negative_quantity", events[4])),
     ]
-    batch = split(msgs, "t", {0: 11, 1: None})
+    batch = split(msgs, "t", {0: 11, 1: None}, ingested_at_ms=1_000)
     assert batch.replayed == 1
     assert (batch.chunks[0].first, batch.chunks[0].last, batch.chunks[0].next_offset) == (11, 12, 13)
-    assert batch.chunks[0].events == events[1:3]
-    assert batch.chunks[0].origins == ["t/0/11", "t/0/12"]
+    assert (batch.chunks[0].n_events, batch.chunks[1].n_events) == (2, 1)
+    want = events_to_table([*events[1:3], events[3]], "stream", ["t/0/11", "t/0/12", "t/1/6"], 1_000)
+    assert batch.table.to_pylist() == want.to_pylist()
     assert (batch.chunks[1].first, batch.chunks[1].last) == (5, 7)
     assert [d.offset for d in batch.chunks[1].dead] == [5, 7]
     assert "quantity: must be in" in batch.chunks[1].dead[1].reason
     assert batch.chunks[1].dead[0].headers == [("trace", b"1")]
     assert batch.n_events == 3 and batch.n_messages == 5
+
+
+def test_split_orders_interleaved_partitions_by_partition_then_offset(catalogue) -> None:
+    events = random_events(catalogue, 5)
+    msgs = [
+        Msg(2, 40, encode(events[0])),
+        Msg(0, 7, encode(events[1])),
+        Msg(2, 41, b"[]"),
+        Msg(0, 8, encode(events[2])),
+        Msg(2, 42, encode(events[3])),
+    ]
+    batch = split(msgs, "sales", {}, ingested_at_ms=5)
+    assert batch.table.column("origin").to_pylist() == ["sales/0/7", "sales/0/8", "sales/2/40", "sales/2/42"]
+    assert batch.table.column("event_id").to_pylist() == [events[i].event_id for i in (1, 2, 0, 3)]
+    assert [(c.partition, c.first, c.last, c.n_events) for c in batch.chunks.values()] == [
+        (2, 40, 42, 2),
+        (0, 7, 8, 2),
+    ]
+    assert [(d.partition, d.offset) for d in batch.dead] == [(2, 41)]
+    assert batch.dead[0].reason == "payload: must be a JSON object, got list"
 
 
 @pytest.mark.parametrize("kind", list(KINDS))

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import math
 
+#: Shortest sleep between bursts: the producer never spins waiting for the next event.
+TICK_S = 0.001
+
 
 def due(elapsed_s: float, rate: float, sent: int, total: int | None, max_burst: int) -> int:
     """Events to send now: those scheduled by ``elapsed_s``, capped by ``max_burst`` and ``total``."""

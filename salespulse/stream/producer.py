@@ -261,6 +261,8 @@ class SalesProducer:
             # Its own generator: the sales drawn are the same with or without interactions.
             self.interactions_rng = np.random.default_rng(seed + 1)
         self._failures: list[str] = []
+        self._stamp_second = -1
+        self._stamp_prefix = b""
 
     def _on_delivery(self, err: Any, msg: Any) -> None:
         if err is None:
@@ -270,10 +272,18 @@ class SalesProducer:
             if len(self._failures) < 5:
                 self._failures.append(str(err))
 
+    def _stamp(self, now_ms: int) -> bytes:
+        """``format_event_time`` as bytes, re-formatting the date and time only once a second."""
+        second, millis = divmod(now_ms, 1000)
+        if second != self._stamp_second:
+            self._stamp_second = second
+            self._stamp_prefix = format_event_time(second * 1000)[:-4].encode()  # up to "SS."
+        return b"%s%03dZ" % (self._stamp_prefix, millis)
+
     def _payloads(self, lines: list[WireLine], now_ms: int) -> list[tuple[bytes, bytes]]:
         """(key, value) per line, with the configured share made late or malformed."""
         o = self.options
-        now = format_event_time(now_ms).encode()
+        now = self._stamp(now_ms)
         if o.late_ratio <= 0 and o.malformed_ratio <= 0:
             return [(line.key, line.head + now + line.tail) for line in lines]
         n = len(lines)
@@ -369,7 +379,9 @@ class SalesProducer:
                 self.summary.sent = sent
                 self.producer.poll(0)
             else:
-                self.producer.poll(pacing.sleep_for(elapsed, o.rate, sent))
+                # At least one tick: at high rates, events due within it leave together.
+                self.producer.poll(0)
+                time.sleep(max(pacing.TICK_S, pacing.sleep_for(elapsed, o.rate, sent)))
             now = time.monotonic()
             if now - last_progress >= o.progress_interval_s:
                 last_progress = now

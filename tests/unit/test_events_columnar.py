@@ -171,3 +171,12 @@ def test_producer_wire_template_is_byte_for_byte_the_contract_encoding() -> None
     (line,) = _wire_lines(odd)
     assert line.value(format_event_time(1_764_028_800_000).encode()) == encode(line.event(1_764_028_800_000))
     assert b'"CU\\"7"' in line.value(b"x")
+
+
+def test_producer_stamp_is_the_contract_time_format() -> None:
+    from salespulse.stream.producer import SalesProducer
+
+    producer = SalesProducer.__new__(SalesProducer)
+    producer._stamp_second, producer._stamp_prefix = -1, b""
+    for t in (1_764_085_341_380, 1_764_085_341_999, 1_764_085_342_000, 1_764_085_342_007, 86_399_999):
+        assert producer._stamp(t) == format_event_time(t).encode()

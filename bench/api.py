@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import os
 import random
 import socket
@@ -135,6 +134,54 @@ def load_synthetic(n: int) -> None:
     testdata.markers_set(r, watermark, f"bench-{n}")
 
 
+def load_speed(n: int) -> None:
+    """Replace the prefix's per-day speed views with ``n`` random sales of today (Redis only).
+
+    Only ``day`` keys are deleted (the markers and the web cache stay); the warehouse is not
+    touched.  Shows what a live speed part costs: every answer reaching today merges it, and
+    rankings bound its keys against the cached batch top.
+    """
+    from api import speed, testdata
+
+    from salespulse.events import SaleEvent
+    from salespulse.names import Names
+    from salespulse.reference import CHANNELS, REGIONS, get_catalogue
+
+    r, names = speed.client(), Names.from_settings()
+    keys = list(r.scan_iter(names.key("day", "*"), count=1000))
+    for i in range(0, len(keys), 500):
+        r.delete(*keys[i : i + 500])
+    if n <= 0:
+        return
+    cat = get_catalogue()
+    rng = random.Random(2)
+    now = datetime.now(UTC)
+    midnight_ms = int(datetime.combine(now.date(), datetime.min.time(), UTC).timestamp() * 1000)
+    span = max(1, int(now.timestamp() * 1000) - midnight_ms)
+    books, customers = cat.book_id.tolist(), cat.customer_id.tolist()
+    events = [
+        SaleEvent(
+            str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "sale",
+            midnight_ms + rng.randrange(span),
+            f"S{i:09d}",
+            1,
+            rng.choice(customers),
+            rng.choice(books),
+            rng.randint(1, 3),
+            rng.choice([999, 1499, 2499]),
+            0,
+            "USD",
+            rng.choice(CHANNELS).code,
+            rng.choice(REGIONS).code,
+            "card",
+        )
+        for i in range(n)
+    ]
+    for i in range(0, n, 5000):
+        testdata.speed_apply(r, events[i : i + 5000], cat)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -155,8 +202,14 @@ def markers_from_warehouse() -> None:
 def start_server(port: int, workers: int) -> list[subprocess.Popen[bytes]]:
     from salespulse.commands.web import start_servers
 
-    # The benchmark measures latency, not the throttle: lift the per-user rate.
-    env = {**os.environ, "SALESPULSE_API_USER_RATE": "10000000/min", "SALESPULSE_LOG_LEVEL": "WARNING"}
+    # The benchmark measures latency, not the throttle: lift the per-user rate.  DEBUG off, as
+    # deployed (the local settings default to DEBUG on).
+    env = {
+        **os.environ,
+        "SALESPULSE_API_USER_RATE": "10000000/min",
+        "SALESPULSE_LOG_LEVEL": "WARNING",
+        "DJANGO_DEBUG": os.environ.get("DJANGO_DEBUG", "0"),
+    }
     with open(os.devnull, "wb") as devnull:
         procs = start_servers("127.0.0.1", port, workers, DJANGO_DIR, env, stdout=devnull)
     procs.append(
@@ -168,14 +221,47 @@ def start_server(port: int, workers: int) -> list[subprocess.Popen[bytes]]:
             stderr=subprocess.DEVNULL,
         )
     )
-    deadline = time.monotonic() + 30
+    asyncio.run(wait_ready(port, 8 * workers))
+    return procs
+
+
+async def wait_ready(port: int, probes: int, timeout: float = 60) -> None:
+    """Until ``probes`` fresh connections at once all get the login page.
+
+    The sockets are bound before the workers have imported Django, so an open port says
+    nothing; one answer says one worker is up; many fresh connections at once, spread by
+    the kernel, reach every worker (the chance that one worker gets none of 16 is 2^-15).
+    """
+
+    async def probe() -> int:
+        conn = Connection(port, "")
+        try:
+            return (await conn.get("/login/"))[0]
+        finally:
+            await conn.close()
+
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return procs
-        except OSError:
-            time.sleep(0.2)
+            statuses = await asyncio.gather(*(probe() for _ in range(probes)))
+            if all(code == 200 for code in statuses):
+                return
+        except (OSError, asyncio.IncompleteReadError, ValueError, IndexError):
+            pass
+        await asyncio.sleep(0.2)
     raise TimeoutError("daphne did not start")
+
+
+def cpu_seconds(procs: list[subprocess.Popen[bytes]]) -> list[float]:
+    """User + system CPU of each process so far (Linux /proc), to see how the workers share the load."""
+    out = []
+    for proc in procs:
+        try:
+            fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            out.append(round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 1))
+        except (OSError, IndexError, ValueError):
+            out.append(float("nan"))
+    return out
 
 
 def pct(values: list[float], q: float) -> float:
@@ -183,41 +269,88 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
+class Connection:
+    """A minimal HTTP/1.1 keep-alive client: one GET at a time, answers read by Content-Length.
+
+    The load generator shares the 2 cores with the server, so it must cost little per
+    request: a general client (httpx) spends about as much CPU per request as the server.
+    """
+
+    def __init__(self, port: int, token: str):
+        self.port = port
+        self.head = f"Host: 127.0.0.1:{port}\r\nAuthorization: Token {token}\r\n\r\n".encode()
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def get(self, path: str) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        assert self.reader is not None
+        self.writer.write(b"GET " + path.encode() + b" HTTP/1.1\r\n" + self.head)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        status = int(lines[0].split()[1])
+        length = 0
+        close = chunked = False
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            name, value = name.strip().lower(), value.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"connection" and value == b"close":
+                close = True
+            elif name == b"transfer-encoding" and value == b"chunked":
+                chunked = True
+        if chunked:
+            body = b""
+            while size := int((await self.reader.readuntil(b"\r\n")).strip(), 16):
+                body += (await self.reader.readexactly(size + 2))[:-2]
+            await self.reader.readuntil(b"\r\n")
+        else:
+            body = await self.reader.readexactly(length)
+        if close:
+            await self.close()
+        return status, body
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = self.reader = None
+
+
 async def bench_endpoint(
-    base: str, token: str, path: str, clients: int, seconds: float, mode: str, interval: float
+    port: int, token: str, path: str, clients: int, seconds: float, mode: str, interval: float
 ) -> tuple[list[float], float]:
     """Latencies (ms) of ``path`` under ``clients`` closed-loop or paced clients; and the first one."""
-    import httpx
-
     latencies: list[float] = []
     errors = 0
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    headers = {"Authorization": f"Token {token}"}
-    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=30) as client:
-        t0 = time.perf_counter()
-        await client.get(path)  # first request: may fill the caches
-        first = (time.perf_counter() - t0) * 1000
-        deadline = time.monotonic() + seconds
+    conns = [Connection(port, token) for _ in range(clients)]
+    t0 = time.perf_counter()
+    await conns[0].get(path)  # first request: may fill the caches
+    first = (time.perf_counter() - t0) * 1000
+    deadline = time.monotonic() + seconds
 
-        async def closed() -> None:
-            nonlocal errors
-            while time.monotonic() < deadline:
-                t0 = time.perf_counter()
-                resp = await client.get(path)
-                latencies.append((time.perf_counter() - t0) * 1000)
-                errors += resp.status_code != 200
+    async def closed(conn: Connection) -> None:
+        nonlocal errors
+        while time.monotonic() < deadline:
+            t0 = time.perf_counter()
+            status, _ = await conn.get(path)
+            latencies.append((time.perf_counter() - t0) * 1000)
+            errors += status != 200
 
-        async def paced() -> None:
-            nonlocal errors
-            due = time.perf_counter() + random.uniform(0, interval)
-            while time.monotonic() < deadline:
-                await asyncio.sleep(max(0.0, due - time.perf_counter()))
-                resp = await client.get(path)
-                latencies.append((time.perf_counter() - due) * 1000)  # from the scheduled time
-                errors += resp.status_code != 200
-                due += interval
+    async def paced(conn: Connection) -> None:
+        nonlocal errors
+        due = time.perf_counter() + random.uniform(0, interval)
+        while time.monotonic() < deadline:
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            status, _ = await conn.get(path)
+            latencies.append((time.perf_counter() - due) * 1000)  # from the scheduled time
+            errors += status != 200
+            due += interval
 
-        await asyncio.gather(*((closed if mode == "closed" else paced)() for _ in range(clients)))
+    await asyncio.gather(*((closed if mode == "closed" else paced)(c) for c in conns))
+    for conn in conns:
+        await conn.close()
     if errors:
         print(f"  {errors} non-200 answers on {path}", file=sys.stderr)
     return latencies, first
@@ -280,18 +413,25 @@ def main() -> int:
     parser.add_argument("--ws", type=int, default=500, help="WebSocket clients for the fan-out (0: skip)")
     parser.add_argument("--rounds", type=int, default=20, help="fan-out rounds")
     parser.add_argument("--synthetic", type=int, default=0, help="load N synthetic events first")
+    parser.add_argument(
+        "--speed-events",
+        type=int,
+        default=-1,
+        help="replace the prefix's speed views with N random sales of today (0: empty them; default: keep)",
+    )
     args = parser.parse_args()
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # a log line per request costs the client CPU
 
     django_setup()
     if args.synthetic:
         load_synthetic(args.synthetic)
     if args.markers:
         markers_from_warehouse()
+    if args.speed_events >= 0:
+        load_speed(args.speed_events)
     token, session = bench_user()
     port = free_port()
     procs = start_server(port, args.workers)
-    base = f"http://127.0.0.1:{port}/api/analytics/"
+    base = "/api/analytics/"
     modes = ("closed", "paced") if args.mode == "both" else (args.mode,)
     ranges = [r for r in args.ranges.split(",") if r]
     only = tuple(p for p in args.only.split(",") if p)
@@ -317,8 +457,8 @@ def main() -> int:
                     for _ in range(args.repeat):
                         lat, first = asyncio.run(
                             bench_endpoint(
-                                base, token, f"{path}{sep}{RANGES[label]}", args.clients, args.seconds,
-                                mode, args.interval,
+                                port, token, f"{base}{path}{sep}{RANGES[label]}", args.clients,
+                                args.seconds, mode, args.interval,
                             )
                         )  # fmt: skip
                         runs.append((len(lat) / args.seconds, first, statistics.median(lat), pct(lat, 0.95)))
@@ -336,6 +476,7 @@ def main() -> int:
                 f"max {max(delays):.0f} ms"
             )
     finally:
+        print(f"\nCPU seconds per server process (daphne workers, relay): {cpu_seconds(procs)}")
         for proc in procs:
             proc.terminate()
             proc.wait(timeout=10)

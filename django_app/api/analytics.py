@@ -5,8 +5,10 @@ Each ``*_get`` function is a selector over two stores: the warehouse
 fresh).  The batch part of an answer only changes when a new batch run is
 published, so it is cached under the id of the latest published run
 (``P:batch:latest``): a publish changes the key and every cached answer is
-stale at once, with no explicit invalidation.  The speed part is a handful of
-Redis reads and is never cached, so live sales show up immediately.
+stale at once, with no explicit invalidation.  Cached values are kept in the
+worker's memory too (:mod:`api.localcache`), so a repeated question costs no round
+trip; they are shared between requests and never modified here.  The speed part
+is a handful of Redis reads and is never cached, so live sales show up immediately.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from typing import Any, TypeVar
 
 from django.core.cache import cache
 
-from api import selectors
+from api import localcache, selectors
 from api.merge import (
+    MEASURES,
     DateRange,
     Split,
     Totals,
     add_totals,
+    bucketize,
     empty_totals,
     growth_pct,
     merge_members,
@@ -35,7 +39,7 @@ from api.merge import (
     sum_totals,
 )
 from api.params import AnalyticsQuery
-from api.ranking import Period, PeriodTop
+from api.ranking import Period, PeriodTop, RankSource
 from api.speed import SpeedViews
 from salespulse.metrics import average_order_value_cents
 from salespulse.reference import CHANNELS, GENRES, REGIONS, get_catalogue
@@ -85,19 +89,27 @@ class Context:
         return list(DateRange(split.speed.start, last)) if split.speed.start <= last else []
 
 
-def _cached(key: str, compute: Callable[[], T], timeout: int | None = None) -> T:
-    hit = cache.get(key)
-    if hit is not None:
+def _cached(key: str, compute: Callable[[], T], timeout: int | None = None, weight: int = 1) -> T:
+    """Worker memory, then the shared cache, then ``compute`` (filling both).
+
+    ``weight`` is the entry's size in the worker's memory (:mod:`api.localcache`).
+    """
+    hit = localcache.get(key)
+    if hit is not localcache.MISSING:
         return hit  # type: ignore[no-any-return]
-    value = compute()
-    cache.set(key, value, timeout)
-    return value
+    localcache.require_io()
+    value = cache.get(key)
+    if value is None:
+        value = compute()
+        cache.set(key, value, timeout)
+    localcache.put(key, value, timeout, weight)
+    return value  # type: ignore[no-any-return]
 
 
-def batch_cached(ctx: Context, name: str, token: str, compute: Callable[[], T]) -> T:
+def batch_cached(ctx: Context, name: str, token: str, compute: Callable[[], T], weight: int = 1) -> T:
     """Cache a batch part under the latest published run (a publish invalidates it)."""
     digest = hashlib.sha1(f"{name}|{token}".encode()).hexdigest()[:20]
-    return _cached(f"batch:{ctx.run_id}:{ctx.watermark}:{digest}", compute)
+    return _cached(f"batch:{ctx.run_id}:{ctx.watermark}:{digest}", compute, weight=weight)
 
 
 def _run_info(ctx: Context) -> dict[str, Any] | None:
@@ -181,21 +193,44 @@ def summary_get(query: AnalyticsQuery, ctx: Context) -> dict[str, Any]:
 def timeseries_get(query: AnalyticsQuery, ctx: Context) -> dict[str, Any]:
     flt = query.filter()
     split = ctx.split(query)
-    batch: dict[date, Totals] = {}
+
+    def batch_series() -> tuple[list[dict[str, Any]], Totals | None]:
+        """The zero-filled series of the batch part alone, and its sum (the same for the whole run)."""
+        batch: dict[date, Totals] = {}
+        if split.batch is not None:
+            batch = selectors.sales_series(split.batch, query.interval, flt)
+        series = merge_series(query.start, query.end, query.interval, batch, {})
+        if flt is not None:
+            for point in series:
+                point["refunds"] = None
+        return series, _with_unknown_refunds(sum_totals(batch.values()), flt) if split.batch else None
+
     if split.batch is not None:
-        rng = split.batch
-        batch = batch_cached(
-            ctx, "timeseries", query.cache_token(), lambda: selectors.sales_series(rng, query.interval, flt)
+        # A long daily series is mostly batch buckets: merged and zero-filled once per run,
+        # weighted by its length in the worker's memory.
+        cached, batch_total = batch_cached(
+            ctx, "timeseries-series", query.cache_token(), batch_series, weight=query.days
         )
+    else:
+        cached, batch_total = batch_series()
     speed = _speed_totals(ctx, ctx.speed_days(split), flt) if split.speed else {}
-    series = merge_series(query.start, query.end, query.interval, batch, speed)
-    if flt is not None:
-        for point in series:
-            point["refunds"] = None
+    series = list(cached)  # shared with other requests: replace points, never change them
+    if speed:
+        where = {point["period"]: i for i, point in enumerate(series)}
+        for bucket, totals in bucketize(speed, query.interval).items():
+            i = where[bucket.isoformat()]
+            point = series[i]
+            merged: dict[str, Any] = {
+                "period": point["period"],
+                **add_totals({m: point[m] for m in MEASURES}, totals),
+            }
+            if flt is not None:
+                merged["refunds"] = None
+            series[i] = merged
     src = sources(
         ctx,
         split,
-        _with_unknown_refunds(sum_totals(batch.values()), flt) if split.batch else None,
+        batch_total,
         _with_unknown_refunds(sum_totals(speed.values()), flt) if split.speed else None,
     )
     return _envelope(query, ctx, src, interval=query.interval, series=series)
@@ -253,10 +288,95 @@ def _member_name(dimension: str, member: str) -> str:
     return member
 
 
+#: Extra batch keys fetched beyond ``limit`` for a ranking: the more, the rarer a speed-layer
+#: key needs its own batch lookup (see :func:`_ranked_parts`).
+RANK_MARGIN = 20
+
+
 def _ranked_parts(
     ctx: Context, split: Split, query: AnalyticsQuery, kind: str
 ) -> tuple[dict[str, Totals], dict[str, Totals]]:
-    """Batch candidates and speed totals for an exact top-k (see :func:`api.merge.merge_top`)."""
+    """Batch and speed totals of every key that can be in an exact top ``limit``
+    (see :func:`api.merge.merge_top`).
+
+    The batch part is the batch top ``N = limit + RANK_MARGIN`` of the range, cached under the
+    run whatever the speed layer holds (live sales change it all the time).  Any other key
+    has a batch value of at most ``floor``, the N-th batch value (0 when the top holds every
+    key of the range).  The speed layer returns, besides the top's keys, only the keys whose
+    speed part can lift them to ``theta``, the ``limit``-th best merged value among the top's
+    keys (:meth:`api.speed.SpeedViews.ranked`, bounds checked in Redis), and only those get
+    their exact batch totals looked up.  If the merged ``limit``-th value does not beat
+    ``floor`` (ties at the floor, refunds on the speed side), keys outside the batch top could
+    tie or win: then every speed key is read and looked up (:func:`_ranked_parts_plain`).
+    """
+    days = ctx.speed_days(split)
+    genre = query.filters.get("genre")
+    measure = _rank_measure(query.by)
+    depth = query.limit + RANK_MARGIN
+    top: dict[str, Totals] = {}
+    if split.batch is not None:
+        rng = split.batch
+        src, fetch = _batch_ranking(ctx, kind, query, rng, depth, [])
+        top = batch_cached(ctx, f"top-{kind}", f"{query.cache_token()}|top{depth}", fetch)
+    if not days:
+        return top, {}
+
+    def value(totals: Totals | None) -> int:
+        return int((totals or {}).get(measure) or 0)
+
+    complete = len(top) < depth  # every key with batch rows in the range is in ``top``
+    floor = 0 if complete else min(value(t) for t in top.values())
+    top_values = {k: value(t) for k, t in top.items()}
+    # Without the batch top's bound, one day's best speed keys answer only when unfiltered.
+    speed = ctx.speed.ranked(kind, measure, days, top_values, floor, complete and genre is None, query.limit)
+    outside = sorted(k for k in speed if k not in top)
+    if genre is not None and outside:
+        genres = batch_cached(ctx, "book-genres", ",".join(outside), lambda: _book_genres(outside))
+        speed = {k: v for k, v in speed.items() if k in top or genres.get(k) == genre}
+        outside = [k for k in outside if k in speed]
+    if complete:
+        return top, speed
+    batch = dict(top)
+    if outside:
+        token = hashlib.sha1(",".join(outside).encode()).hexdigest()
+        batch.update(
+            batch_cached(
+                ctx,
+                f"{kind}-totals",
+                f"{query.cache_token()}|{token}",
+                lambda: selectors.ranked_totals(src, rng, outside),
+            )
+        )
+    merged = sorted((value(batch.get(k)) + value(speed.get(k)) for k in {*batch, *speed}), reverse=True)
+    if len(merged) >= query.limit and merged[query.limit - 1] > floor:
+        return batch, speed
+    return _ranked_parts_plain(ctx, split, query, kind)
+
+
+def _batch_ranking(
+    ctx: Context, kind: str, query: AnalyticsQuery, rng: DateRange, depth: int, include: list[str]
+) -> tuple[RankSource, Callable[[], dict[str, Totals]]]:
+    """The ranked source and its exact batch candidates (top ``depth`` outside ``include``, plus it)."""
+    measure = _rank_measure(query.by)
+    genre = query.filters.get("genre")
+    if kind == "book":
+        only = selectors.genre_filter(genre)
+        tops = _cached_tops(
+            ctx, "book", measure, genre,
+            lambda spans, d: selectors.period_tops(selectors.BOOKS, measure, spans, d, only),
+        )  # fmt: skip
+        return selectors.BOOKS, lambda: selectors.book_candidates(rng, query.by, depth, include, genre, tops)
+    tops = _cached_tops(
+        ctx, "customer", measure, None,
+        lambda spans, d: selectors.period_tops(selectors.CUSTOMERS, measure, spans, d),
+    )  # fmt: skip
+    return selectors.CUSTOMERS, lambda: selectors.customer_candidates(rng, query.by, depth, include, tops)
+
+
+def _ranked_parts_plain(
+    ctx: Context, split: Split, query: AnalyticsQuery, kind: str
+) -> tuple[dict[str, Totals], dict[str, Totals]]:
+    """Every speed key with its batch totals, plus the batch top ``limit`` of the other keys."""
     days = ctx.speed_days(split)
     revenue = ctx.speed.zset_totals(f"{kind}:revenue", days) if days else {}
     units = ctx.speed.zset_totals(f"{kind}:units", days) if days else {}
@@ -265,30 +385,15 @@ def _ranked_parts(
     }
     genre = query.filters.get("genre")
     if genre is not None and speed:
-        genres = _book_genres(list(speed))
+        books = sorted(speed)
+        genres = batch_cached(ctx, "book-genres", ",".join(books), lambda: _book_genres(books))
         speed = {k: v for k, v in speed.items() if genres.get(k) == genre}
-    batch: dict[str, Totals] = {}
-    if split.batch is not None:
-        rng = split.batch
-        include = sorted(speed)
-        measure = _rank_measure(query.by)
-        if kind == "book":
-            tops = _cached_tops(
-                ctx, "book", measure, genre,
-                lambda spans, depth: selectors.period_tops(
-                    selectors.BOOKS, measure, spans, depth, selectors.genre_filter(genre)
-                ),
-            )  # fmt: skip
-            fetch = lambda: selectors.book_candidates(rng, query.by, query.limit, include, genre, tops)  # noqa: E731
-        else:
-            tops = _cached_tops(
-                ctx, "customer", measure, None,
-                lambda spans, depth: selectors.period_tops(selectors.CUSTOMERS, measure, spans, depth),
-            )  # fmt: skip
-            fetch = lambda: selectors.customer_candidates(rng, query.by, query.limit, include, tops)  # noqa: E731
-        token = f"{query.cache_token()}|{hashlib.sha1(','.join(include).encode()).hexdigest()}"
-        batch = batch_cached(ctx, f"top-{kind}", token, fetch)
-    return batch, speed
+    if split.batch is None:
+        return {}, speed
+    include = sorted(speed)
+    _, fetch = _batch_ranking(ctx, kind, query, split.batch, query.limit, include)
+    token = f"{query.cache_token()}|{hashlib.sha1(','.join(include).encode()).hexdigest()}"
+    return batch_cached(ctx, f"top-{kind}", token, fetch), speed
 
 
 def _cached_tops(
@@ -309,12 +414,20 @@ def _cached_tops(
     def get(spans: list[Period], depth: int) -> dict[Period, PeriodTop]:
         prefix = f"tops:{ctx.run_id}:{ctx.watermark}:{scope}:{depth}"
         keys = {p: f"{prefix}:{p[0]}:{p[1].isoformat()}" for p in spans}
-        hits = cache.get_many(list(keys.values()))
-        out = {p: hits[k] for p, k in keys.items() if k in hits}
+        out = {p: v for p, k in keys.items() if (v := localcache.get(k)) is not localcache.MISSING}
         missing = [p for p in spans if p not in out]
         if missing:
-            fresh = fetch(missing, depth)
-            cache.set_many({keys[p]: top for p, top in fresh.items()})
+            localcache.require_io()
+            hits = cache.get_many([keys[p] for p in missing])
+            shared = {p: hits[keys[p]] for p in missing if keys[p] in hits}
+            fresh = (
+                fetch([p for p in missing if p not in shared], depth) if len(shared) < len(missing) else {}
+            )
+            if fresh:
+                cache.set_many({keys[p]: top for p, top in fresh.items()})
+            for p, top in {**shared, **fresh}.items():
+                localcache.put(keys[p], top)
+            out.update(shared)
             out.update(fresh)
         return out
 
@@ -361,6 +474,28 @@ def _catalogue_customers(ids: list[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _details(
+    ctx: Context,
+    kind: str,
+    ids: list[str],
+    warehouse: Callable[[list[str]], dict[str, dict[str, Any]]],
+    catalogue: Callable[[list[str]], dict[str, dict[str, Any]]],
+) -> dict[str, dict[str, Any]]:
+    """Names of the listed keys: the warehouse's dimension, else the shared catalogue.
+
+    Cached under the run like a batch part: the dimensions change only with a publish.
+    """
+
+    def fetch() -> dict[str, dict[str, Any]]:
+        found = warehouse(ids)
+        missing = [k for k in ids if k not in found]
+        if missing:
+            found.update(catalogue(missing))
+        return found
+
+    return batch_cached(ctx, f"{kind}-details", ",".join(ids), fetch)
+
+
 def _rank_measure(by: str) -> str:
     return "revenue_cents" if by == "revenue" else "units"
 
@@ -369,11 +504,7 @@ def top_books_get(query: AnalyticsQuery, ctx: Context) -> dict[str, Any]:
     split = ctx.split(query)
     batch, speed = _ranked_parts(ctx, split, query, "book")
     items = merge_top(batch, speed, _rank_measure(query.by), query.limit)
-    ids = [item.key for item in items]
-    details = selectors.book_details(ids)
-    missing = [b for b in ids if b not in details]
-    if missing:
-        details.update(_catalogue_books(missing))
+    details = _details(ctx, "book", [item.key for item in items], selectors.book_details, _catalogue_books)
     results = []
     for rank, item in enumerate(items, start=1):
         meta = details.get(item.key, {"title": item.key, "author": "", "genre": "unknown", "publisher": ""})
@@ -395,11 +526,9 @@ def top_customers_get(query: AnalyticsQuery, ctx: Context) -> dict[str, Any]:
     split = ctx.split(query)
     batch, speed = _ranked_parts(ctx, split, query, "customer")
     items = merge_top(batch, speed, _rank_measure(query.by), query.limit)
-    ids = [item.key for item in items]
-    details = selectors.customer_details(ids)
-    missing = [c for c in ids if c not in details]
-    if missing:
-        details.update(_catalogue_customers(missing))
+    details = _details(
+        ctx, "customer", [item.key for item in items], selectors.customer_details, _catalogue_customers
+    )
     results = []
     for rank, item in enumerate(items, start=1):
         meta = details.get(item.key, {"name": item.key, "region": "unknown", "segment": "unknown"})

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -70,22 +70,45 @@ def _read(path: Path) -> str:
         return f"unreadable reason file: {exc}"
 
 
-def pipeline_status_get(speed: SpeedViews | None = None) -> dict[str, Any]:
-    views = speed or SpeedViews()
-    watermark, run_id = views.markers()
-    runs = selectors.batch_runs(10)
-    published = next((r for r in runs if r["status"] == "published"), None)
-    consumer = views.consumer_stats()
-    reports = selectors.csv_reports(20)
+def warehouse_part(names: Names) -> dict[str, Any]:
+    """What PostgreSQL and the lake say: batch runs, CSV reports, quarantine."""
+    return {
+        "batch_runs": selectors.batch_runs(10),
+        "csv_reports": selectors.csv_reports(20),
+        "quarantine": quarantine_summary(names),
+    }
+
+
+def status_compose(
+    part: dict[str, Any],
+    markers: tuple[date | None, str | None],
+    consumer: dict[str, Any],
+    late_events: int,
+    speed_days: list[date],
+) -> dict[str, Any]:
+    """The pipeline-status answer from the warehouse part and the speed layer's counters."""
+    watermark, run_id = markers
+    published = next((r for r in part["batch_runs"] if r["status"] == "published"), None)
     return {
         "as_of": datetime.now(UTC).isoformat(timespec="seconds"),
         "watermark": watermark.isoformat() if watermark else (published or {}).get("watermark"),
         "latest_batch_run": run_id or (published or {}).get("run_id"),
-        "batch_runs": runs,
+        "batch_runs": part["batch_runs"],
         "consumer": consumer,
-        "late_events": views.late_events(),
+        "late_events": late_events,
         "dlq_total": consumer.get("dlq_total", 0),
-        "speed_days": [d.isoformat() for d in views.speed_days()],
-        "csv_reports": reports,
-        "quarantine": quarantine_summary(views.n),
+        "speed_days": [d.isoformat() for d in speed_days],
+        "csv_reports": part["csv_reports"],
+        "quarantine": part["quarantine"],
     }
+
+
+def pipeline_status_get(speed: SpeedViews | None = None) -> dict[str, Any]:
+    views = speed or SpeedViews()
+    return status_compose(
+        warehouse_part(views.n),
+        views.markers(),
+        views.consumer_stats(),
+        views.late_events(),
+        views.speed_days(),
+    )

@@ -19,6 +19,7 @@ from typing import Any
 
 from django.db import connection
 
+from api import localcache
 from api.merge import DateRange, Totals, month_cover
 from api.ranking import Period, PeriodTop, RankSource, TopsFetcher, exact_top, parse_tops
 from salespulse.names import BATCH_RUNS_TABLE, CSV_REPORTS_TABLE, Names
@@ -47,6 +48,7 @@ def meta_table(name: str) -> str:
 
 
 def _fetch(sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    localcache.require_io()  # never on the event loop (api.serving retries in a thread)
     with connection.cursor() as cur:
         cur.execute(sql, params)
         return cur.fetchall()

@@ -1,21 +1,35 @@
-"""Routes of the analytics API (mounted at ``/api/analytics/``)."""
+"""Routes of the analytics API (mounted at ``/api/analytics/``).
+
+The read endpoints are async views (:mod:`api.serving`) described by their DRF classes;
+``config/asgi.py`` serves exactly these routes without the middleware chain.
+"""
 
 from django.urls import path
 
 from api import funnel, views
+from api.serving import AnalyticsEndpoint, PipelineStatusEndpoint, endpoint_view
 
 app_name = "api"
 
+
+def read(api: type) -> object:
+    return endpoint_view(AnalyticsEndpoint(api), api)
+
+
 urlpatterns = [
-    path("summary/", views.AnalyticsSummaryApi.as_view(), name="summary"),
-    path("timeseries/", views.AnalyticsTimeseriesApi.as_view(), name="timeseries"),
-    path("top-books/", views.TopBooksListApi.as_view(), name="top-books"),
-    path("sales-by-region/", views.SalesByRegionApi.as_view(), name="sales-by-region"),
-    path("sales-by-genre/", views.SalesByGenreApi.as_view(), name="sales-by-genre"),
-    path("sales-by-channel/", views.SalesByChannelApi.as_view(), name="sales-by-channel"),
-    path("top-customers/", views.TopCustomersListApi.as_view(), name="top-customers"),
-    path("monthly-revenue/", views.MonthlyRevenueApi.as_view(), name="monthly-revenue"),
-    path("pipeline-status/", views.PipelineStatusApi.as_view(), name="pipeline-status"),
+    path("summary/", read(views.AnalyticsSummaryApi), name="summary"),
+    path("timeseries/", read(views.AnalyticsTimeseriesApi), name="timeseries"),
+    path("top-books/", read(views.TopBooksListApi), name="top-books"),
+    path("sales-by-region/", read(views.SalesByRegionApi), name="sales-by-region"),
+    path("sales-by-genre/", read(views.SalesByGenreApi), name="sales-by-genre"),
+    path("sales-by-channel/", read(views.SalesByChannelApi), name="sales-by-channel"),
+    path("top-customers/", read(views.TopCustomersListApi), name="top-customers"),
+    path("monthly-revenue/", read(views.MonthlyRevenueApi), name="monthly-revenue"),
+    path(
+        "pipeline-status/",
+        endpoint_view(PipelineStatusEndpoint(views.PipelineStatusApi), views.PipelineStatusApi),
+        name="pipeline-status",
+    ),
     path("funnel/", funnel.FunnelApi.as_view(), name="funnel"),
     path("insights/", views.InsightsListApi.as_view(), name="insights"),
     path("alerts/", views.AlertsListApi.as_view(), name="alerts"),

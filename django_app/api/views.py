@@ -4,6 +4,11 @@ Naming follows the HackSoftware styleguide (``<Entity><Action>Api``).  All
 analytics reads share :class:`AnalyticsApi`: parse the query string with
 :func:`api.params.parse_query` (a bad value is a 400 naming the parameter),
 load the layer markers once, and hand both to the endpoint's selector.
+
+The read endpoints of ``/api/analytics/`` are *served* by the async views of
+:mod:`api.serving` (see ``api/urls.py``), built from these classes: a class holds an
+endpoint's options (filters, ``by`` choices, default range, selector, the speed views
+it reads) and its OpenAPI description; its DRF ``get`` is the same answer through DRF.
 """
 
 from __future__ import annotations
@@ -77,6 +82,11 @@ class AnalyticsApi(APIView):
     filters: ClassVar[tuple[str, ...]] = ()
     by_choices: ClassVar[tuple[str, ...]] = ("revenue",)
     default_days: ClassVar[int] = 30
+    #: Speed views the selector reads: "totals" (or the filtered dimension's), a dimension,
+    #: or "book"/"customer" (their revenue and units sorted sets).
+    speed_kind: ClassVar[str] = "totals"
+    #: Intervals whose standard ranges are computed ahead after a publish (api.serving.warm).
+    warm_intervals: ClassVar[tuple[str, ...]] = ("day",)
     selector: ClassVar[Callable[[AnalyticsQuery, analytics.Context], dict[str, Any]]]
 
     def get(self, request: Request) -> Response:
@@ -106,6 +116,7 @@ class AnalyticsSummaryApi(AnalyticsApi):
 
 class AnalyticsTimeseriesApi(AnalyticsApi):
     filters = ("region", "genre", "channel")
+    warm_intervals = ("day", "week", "month")
     selector = staticmethod(analytics.timeseries_get)
 
     @extend_schema(
@@ -133,6 +144,7 @@ class MonthlyRevenueApi(AnalyticsApi):
 
 class TopBooksListApi(AnalyticsApi):
     filters = ("genre",)
+    speed_kind = "book"
     by_choices = ("revenue", "units")
     selector = staticmethod(analytics.top_books_get)
 
@@ -146,6 +158,7 @@ class TopBooksListApi(AnalyticsApi):
 
 
 class TopCustomersListApi(AnalyticsApi):
+    speed_kind = "customer"
     by_choices = ("revenue", "quantity")
     selector = staticmethod(analytics.top_customers_get)
 
@@ -159,6 +172,7 @@ class TopCustomersListApi(AnalyticsApi):
 
 
 class SalesByRegionApi(AnalyticsApi):
+    speed_kind = "region"
     selector = staticmethod(lambda q, c: analytics.by_dimension_get("region", q, c))
 
     @extend_schema(summary="Sales per region", parameters=_params(), responses=OpenApiTypes.OBJECT)
@@ -167,6 +181,7 @@ class SalesByRegionApi(AnalyticsApi):
 
 
 class SalesByGenreApi(AnalyticsApi):
+    speed_kind = "genre"
     selector = staticmethod(lambda q, c: analytics.by_dimension_get("genre", q, c))
 
     @extend_schema(summary="Sales per genre", parameters=_params(), responses=OpenApiTypes.OBJECT)
@@ -175,6 +190,7 @@ class SalesByGenreApi(AnalyticsApi):
 
 
 class SalesByChannelApi(AnalyticsApi):
+    speed_kind = "channel"
     selector = staticmethod(lambda q, c: analytics.by_dimension_get("channel", q, c))
 
     @extend_schema(summary="Sales per channel", parameters=_params(), responses=OpenApiTypes.OBJECT)

@@ -5,9 +5,11 @@ Applies Django's migrations when some are pending, starts the live relay
 to, then runs daphne in the foreground.
 
 One daphne process is one Python interpreter, i.e. at most one core of
-request handling; ``--workers N`` binds the listening socket here and hands
-it to N daphne processes (``daphne --fd``), which all accept on it, so the
-kernel spreads connections across them.  The relay stays single: it
+request handling; ``--workers N`` binds N listening sockets here on the same
+port with ``SO_REUSEPORT`` and hands one to each daphne process (``daphne
+--fd``), so the kernel spreads new connections evenly across them (with one
+shared socket, whichever worker is idle first accepts a whole burst of
+keep-alive connections and keeps them).  The relay stays single: it
 publishes each update once to the Redis channel layer, and every worker's
 WebSocket consumers receive it from there.  Django lives in ``django_app/``;
 both children run with it as their working directory, which is what puts
@@ -87,16 +89,18 @@ def _terminate_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def listen_socket(host: str, port: int, backlog: int = 1024) -> socket.socket:
+def listen_socket(host: str, port: int, backlog: int = 1024, reuse_port: bool = False) -> socket.socket:
     """A bound, listening, inheritable TCP socket for ``daphne --fd`` workers.
 
-    Bound once in the parent so every worker accepts on the same socket (no
-    port race, no SO_REUSEPORT needed) and a restart of one worker never
-    closes the port.
+    Bound in the parent (no port race between the workers).  With ``reuse_port``
+    several such sockets share the port and the kernel balances connections
+    across them.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     sock.listen(backlog)
     sock.set_inheritable(True)
@@ -114,17 +118,24 @@ def daphne_commands(host: str, port: int, workers: int, fd: int | None) -> list[
 def start_servers(
     host: str, port: int, workers: int, cwd: Path, env: dict[str, str], **popen: Any
 ) -> list[subprocess.Popen[bytes]]:
-    """Start the daphne worker(s); with several, they share one socket bound here."""
+    """Start the daphne worker(s); with several, each gets its own ``SO_REUSEPORT`` socket bound here."""
     if workers <= 1:
         return [subprocess.Popen(daphne_commands(host, port, 1, None)[0], cwd=cwd, env=env, **popen)]
-    sock = listen_socket(host, port)
+    socks = [listen_socket(host, port, reuse_port=True) for _ in range(workers)]
     try:
         return [
-            subprocess.Popen(cmd, cwd=cwd, env=env, pass_fds=(sock.fileno(),), **popen)
-            for cmd in daphne_commands(host, port, workers, sock.fileno())
+            subprocess.Popen(
+                daphne_commands(host, port, workers, sock.fileno())[0],
+                cwd=cwd,
+                env=env,
+                pass_fds=(sock.fileno(),),
+                **popen,
+            )
+            for sock in socks
         ]
     finally:
-        sock.close()  # the workers hold their own copies
+        for sock in socks:
+            sock.close()  # the workers hold their own copies
 
 
 def wait_first(procs: list[subprocess.Popen[bytes]], poll_s: float = 0.5) -> int:

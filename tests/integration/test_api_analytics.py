@@ -231,3 +231,68 @@ def test_openapi_schema_and_docs(analyst_client: Any) -> None:
     assert docs.status_code == 200
     assert b"/static/vendor/swagger-ui/swagger-ui-bundle.js" in docs.content
     assert b"cdn." not in docs.content
+
+
+@pytest.mark.parametrize("kind", ["top-books", "top-customers"])
+@pytest.mark.parametrize("limit", [1, 2, 3, 5])
+def test_rankings_exact_with_a_partial_batch_top(
+    analyst_client: Any, dataset: Dataset, genre_of: dict[str, str], monkeypatch: Any, kind: str, limit: int
+) -> None:
+    """With no margin the cached batch top holds only ``limit`` keys: speed-layer keys outside it
+    are bounded by its last value and looked up only when the bound lets them in."""
+    from api import analytics, localcache, selectors
+
+    monkeypatch.setattr(analytics, "RANK_MARGIN", 0)
+    looked_up: list[str] = []
+    real = selectors.ranked_totals
+
+    def ranked_totals(src: Any, rng: Any, keys: Any, *args: Any) -> Any:
+        looked_up.extend(keys)
+        return real(src, rng, keys, *args)
+
+    monkeypatch.setattr(selectors, "ranked_totals", ranked_totals)
+    plain: list[str] = []
+    real_plain = analytics._ranked_parts_plain
+
+    def ranked_parts_plain(ctx: Any, split: Any, query: Any, kind: str) -> Any:
+        plain.append(kind)
+        return real_plain(ctx, split, query, kind)
+
+    monkeypatch.setattr(analytics, "_ranked_parts_plain", ranked_parts_plain)
+    localcache.clear()
+    for which in ("across", "edge"):
+        start, end = ranges(dataset)[which]
+        for by in ("revenue", "units" if kind == "top-books" else "quantity"):
+            body = get(analyst_client, kind, by=by, limit=limit, **rng_params(dataset, which))
+            key = "book_id" if kind == "top-books" else "customer_id"
+            got = [(r[key], r["revenue_cents"], r["units"]) for r in body["results"]]
+            measure = "revenue" if by == "revenue" else "units"
+            assert got == expected_top(
+                dataset.events, start, end, kind.split("-")[1][:-1], measure, limit, genre_of
+            ), (which, by)
+    assert not plain, "the bound check should settle these without reading every speed key"
+    if kind == "top-books":
+        # The speed-only best-seller passes the bound: its batch part was looked up (and is none).
+        w = dataset.watermark
+        speed_only = {e.product_id for e in dataset.events if e.event_date >= w}
+        speed_only -= {e.product_id for e in dataset.events if e.event_date < w}
+        assert speed_only & set(looked_up)
+
+
+@pytest.mark.parametrize("kind", ["top-books", "top-customers"])
+def test_rankings_exact_when_falling_back_to_every_speed_key(
+    analyst_client: Any, dataset: Dataset, genre_of: dict[str, str], monkeypatch: Any, kind: str
+) -> None:
+    """The fallback (ties at the batch floor, refunds on the speed side) is exact too."""
+    from api import analytics, localcache
+
+    monkeypatch.setattr(analytics, "_ranked_parts", analytics._ranked_parts_plain)
+    localcache.clear()
+    key = "book_id" if kind == "top-books" else "customer_id"
+    for which in RANGES:
+        start, end = ranges(dataset)[which]
+        body = get(analyst_client, kind, limit=4, **rng_params(dataset, which))
+        got = [(r[key], r["revenue_cents"], r["units"]) for r in body["results"]]
+        assert got == expected_top(
+            dataset.events, start, end, kind.split("-")[1][:-1], "revenue", 4, genre_of
+        )

@@ -208,6 +208,10 @@ SPECTACULAR_SETTINGS = {
 
 SESSION_COOKIE_AGE = 14 * 24 * 3600
 
+# After a publish, one worker computes the standard answers of the new run in the background
+# (api.serving.warm_after_publish), so the first users do not pay for the per-period top lists.
+API_WARM_AFTER_PUBLISH = env_bool("SALESPULSE_API_WARM", True)
+
 # ``/metrics``: a Prometheus scraper sends ``Authorization: Bearer <token>``; without a token
 # set, only staff sessions may read it (monitoring/views.py).
 METRICS_TOKEN = os.environ.get("SALESPULSE_METRICS_TOKEN", "").strip() or None

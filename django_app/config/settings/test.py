@@ -4,6 +4,8 @@ from config.settings.base import *  # noqa: F403
 from config.settings.base import REST_FRAMEWORK
 
 DEBUG = False
+# No background warming: tests change the warehouse under a run id and check what is cached.
+API_WARM_AFTER_PUBLISH = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 REST_FRAMEWORK = {

@@ -48,6 +48,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import redis
+
+from salespulse import kafka as sp_kafka
+from salespulse.names import Names
+from salespulse.services import urls
+from salespulse.settings import load_settings
+
 ROOT = Path(__file__).resolve().parents[1]
 DJANGO_DIR = ROOT / "django_app"
 ENDPOINTS = [
@@ -397,6 +404,79 @@ async def bench_fanout(port: int, session: str, n: int, rounds: int) -> list[flo
     return delays
 
 
+def start_live_pipeline(rate: int) -> tuple[list[subprocess.Popen[bytes]], str, float]:
+    """The real speed layer on the bench's Redis prefix: a consumer, then a producer at ``rate``/s.
+
+    Its own topic prefix, so nothing else reads or writes these topics; returns the
+    processes, the topic prefix (for deleting the topics afterwards) and when the producer started
+    (epoch ms: updates about older events are not part of the measurement).
+    """
+    topics = f"benchws{uuid.uuid4().hex[:6]}."
+    env = {**os.environ, "SALESPULSE_TOPIC_PREFIX": topics, "SALESPULSE_LOG_LEVEL": "WARNING"}
+    cli = [sys.executable, "-m", "salespulse.cli"]
+    subprocess.run(
+        [*cli, "produce", "--rate", "0", "--count", "1"], env=env, check=True, stderr=subprocess.DEVNULL
+    )
+    consumer = subprocess.Popen(
+        [*cli, "consume", "--session-timeout-ms", "2000"], env=env, stderr=subprocess.DEVNULL
+    )
+    r = redis.Redis.from_url(urls().redis, decode_responses=True)
+    stats_key = Names.from_settings(load_settings()).key("stats", "consumer")
+    r.delete(stats_key)
+    deadline = time.monotonic() + 90
+    while not r.hget(stats_key, "updated_at"):  # joined the group and applied the first message
+        if time.monotonic() > deadline:
+            raise TimeoutError("the consumer did not start")
+        time.sleep(0.2)
+    started_ms = time.time() * 1000
+    producer = subprocess.Popen([*cli, "produce", "--rate", str(rate)], env=env, stderr=subprocess.DEVNULL)
+    return [producer, consumer], topics, started_ms
+
+
+async def bench_fanout_live(
+    port: int, session: str, n: int, seconds: float, since_ms: float
+) -> tuple[list[float], list[float], int]:
+    """``n`` logged-in clients on ``/ws/live/`` while the real pipeline runs: for every update each
+    client gets, arrival minus the update's newest event time, and minus its oldest listed order's."""
+    import websockets
+
+    headers = {"Cookie": f"sessionid={session}", "Origin": f"http://127.0.0.1:{port}"}
+    sockets = []
+    for _ in range(n):
+        ws = await websockets.connect(
+            f"ws://127.0.0.1:{port}/ws/live/", additional_headers=headers, max_size=None
+        )
+        await ws.recv()  # snapshot
+        sockets.append(ws)
+    newest: list[float] = []
+    oldest: list[float] = []
+    deadline = time.monotonic() + seconds
+
+    async def listen(ws: Any) -> None:
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                raw = await asyncio.wait_for(ws.recv(), timeout=left)
+            except TimeoutError:
+                return
+            now_ms = time.time() * 1000
+            msg = json.loads(raw)
+            if not msg.get("max_event_time") or _epoch_ms(msg["max_event_time"]) < since_ms:
+                continue  # the topic-creating message, sent before the producer started
+            newest.append(now_ms - _epoch_ms(msg["max_event_time"]))
+            times = [_epoch_ms(o["event_time"]) for o in msg.get("latest_orders") or []]
+            if times:
+                oldest.append(now_ms - min(times))
+
+    await asyncio.gather(*(listen(ws) for ws in sockets))
+    for ws in sockets:
+        await ws.close()
+    return newest, oldest, len(sockets)
+
+
+def _epoch_ms(text: str) -> float:
+    return datetime.fromisoformat(text).timestamp() * 1000
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -412,6 +492,14 @@ def main() -> int:
     parser.add_argument("--markers", action="store_true", help="set the Redis markers from batch_info")
     parser.add_argument("--ws", type=int, default=500, help="WebSocket clients for the fan-out (0: skip)")
     parser.add_argument("--rounds", type=int, default=20, help="fan-out rounds")
+    parser.add_argument(
+        "--ws-producer-rate",
+        type=int,
+        default=0,
+        help="fan-out under the real pipeline: producer at this many sales/s -> consumer -> relay "
+        "(0: synthetic rounds instead)",
+    )
+    parser.add_argument("--ws-seconds", type=float, default=30.0, help="live fan-out duration")
     parser.add_argument("--synthetic", type=int, default=0, help="load N synthetic events first")
     parser.add_argument(
         "--speed-events",
@@ -431,6 +519,7 @@ def main() -> int:
     token, session = bench_user()
     port = free_port()
     procs = start_server(port, args.workers)
+    topics = ""
     base = "/api/analytics/"
     modes = ("closed", "paced") if args.mode == "both" else (args.mode,)
     ranges = [r for r in args.ranges.split(",") if r]
@@ -468,7 +557,21 @@ def main() -> int:
                         f"| {os.getloadavg()[0]:.2f} |",
                         flush=True,
                     )
-        if args.ws:
+        if args.ws and args.ws_producer_rate:
+            pipeline, topics, since_ms = start_live_pipeline(args.ws_producer_rate)
+            procs += pipeline
+            newest, oldest, clients = asyncio.run(
+                bench_fanout_live(port, session, args.ws, args.ws_seconds, since_ms)
+            )
+            print(
+                f"\nlive fan-out: {clients} clients, producer at {args.ws_producer_rate}/s for "
+                f"{args.ws_seconds:g} s, {len(newest)} updates received; arrival - newest event time: "
+                f"p50 {statistics.median(newest):.0f} ms, p99 {pct(newest, 0.99):.0f} ms, "
+                f"max {max(newest):.0f} ms; arrival - oldest listed order: "
+                f"p50 {statistics.median(oldest):.0f} ms, p99 {pct(oldest, 0.99):.0f} ms "
+                f"(load avg {os.getloadavg()[0]:.2f})"
+            )
+        elif args.ws:
             delays = asyncio.run(bench_fanout(port, session, args.ws, args.rounds))
             print(
                 f"\nfan-out: {args.ws} clients x {args.rounds} updates: event time -> client "
@@ -479,7 +582,10 @@ def main() -> int:
         print(f"\nCPU seconds per server process (daphne workers, relay): {cpu_seconds(procs)}")
         for proc in procs:
             proc.terminate()
-            proc.wait(timeout=10)
+            proc.wait(timeout=30)
+        if topics:
+            names = Names.from_settings(load_settings({**os.environ, "SALESPULSE_TOPIC_PREFIX": topics}))
+            sp_kafka.delete_topics([names.sales_topic, names.dlq_topic], load_settings())
     return 0
 
 

@@ -17,6 +17,8 @@ from salespulse.warehouse import ddl
 def _measure(name: str) -> Column:
     if name == "revenue_cents":
         return F.sum("revenue_cents").cast("long").alias(name)
+    if name == "raw_revenue_cents":  # the writer's figure, reconciled by the quality gate
+        return F.sum("raw_revenue_cents").cast("long").alias(name)
     if name == "units":
         return F.sum("units").cast("long").alias(name)
     if name == "events":
@@ -43,9 +45,10 @@ def slices(fact: DataFrame) -> DataFrame:
 
     The four small daily aggregates (totals, by region, genre, channel) are
     re-sums of this one table, so the 10M-row fact is scanned once for all
-    four instead of once each.
+    four instead of once each; so are the run's row count and the writer's
+    revenue (``raw_revenue_cents``) the quality gate reconciles.
     """
-    measures = ("revenue_cents", "orders", "units", "events", "refunds")
+    measures = ("revenue_cents", "orders", "units", "events", "refunds", "raw_revenue_cents")
     return fact.groupBy(*SLICE_KEYS).agg(*(_measure(m) for m in measures))
 
 

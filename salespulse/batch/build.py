@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import pyarrow as pa
 import pyarrow.dataset as pads
@@ -90,10 +94,88 @@ def read_raw(spark: SparkSession, paths: list[str]) -> DataFrame:
     return spark.read.option("recursiveFileLookup", "true").parquet(*paths)
 
 
-def _write(df: DataFrame, path: Path, partitions: int | None = None) -> None:
+#: No Parquet dictionary for the fact's near-unique columns: building one per page and
+#: throwing it away when it overflows is most of the cost of writing them.
+FACT_WRITE_OPTIONS = {
+    f"parquet.enable.dictionary#{column}": "false" for column in ("event_id", "order_id", "event_time")
+}
+
+
+def _write(
+    df: DataFrame, path: Path, partitions: int | None = None, options: dict[str, str] | None = None
+) -> None:
     if partitions:
         df = df.coalesce(partitions)
-    df.write.mode("overwrite").parquet(str(path))
+    df.write.mode("overwrite").options(**(options or {})).parquet(str(path))
+
+
+#: More repeated hashes than this and the dedup shuffles every row (listing their files would cost more).
+MAX_SUSPECTS = 50_000
+#: Below this many raw rows (an incremental day) shuffling them all is cheaper than a probe job first.
+PROBE_MIN_ROWS = 1_000_000
+
+
+BYPASS_PARTIAL = "spark.sql.execution.bypassPartialAggregation"
+
+
+@contextmanager
+def no_partial_aggregation(spark: SparkSession) -> Iterator[None]:
+    """Group without the pre-shuffle partial aggregation, for keys that barely repeat
+    (event hashes, a book or customer on a day): hashing every row twice would buy nothing."""
+    previous = spark.conf.get(BYPASS_PARTIAL, "false")
+    spark.conf.set(BYPASS_PARTIAL, "true")
+    try:
+        yield
+    finally:
+        spark.conf.set(BYPASS_PARTIAL, previous or "false")
+
+
+def _local_path(uri: str) -> str:
+    """``file:/a/b%20c`` (Spark's ``_metadata.file_path``) -> ``/a/b c``."""
+    parsed = urlparse(uri)
+    return os.path.abspath(unquote(parsed.path if parsed.scheme else uri))
+
+
+def deduped_raw(spark: SparkSession, paths: list[str], rows: int | None = None) -> tuple[DataFrame, str]:
+    """The raw rows of ``paths``, one per ``event_id``, and the route taken.
+
+    Dedup needs every copy of an id side by side, i.e. a shuffle of whole raw
+    rows, the dearest step of a full rebuild.  It is only done where it can
+    change something: one narrow pass finds the event hashes that repeat
+    (:func:`transforms.repeated_hashes`); ``unique`` when there are none (the
+    rows are already deduped), ``files`` when there are a few (only the files
+    holding a suspect row are deduped, the others cannot hold a copy of their
+    ids), ``all`` otherwise (or straight away for fewer than :data:`PROBE_MIN_ROWS`
+    ``rows``).  Every route gives the rows :func:`transforms.dedup_events` gives
+    on all of them.
+    """
+    raw = read_raw(spark, paths)
+    if not paths:
+        return raw, "unique"
+    if rows is not None and rows < PROBE_MIN_ROWS:
+        return transforms.dedup_events(raw), "all"
+    with no_partial_aggregation(spark):
+        suspects = [row[0] for row in transforms.repeated_hashes(raw).limit(MAX_SUSPECTS + 1).collect()]
+    if not suspects:
+        return raw, "unique"
+    if len(suspects) > MAX_SUSPECTS:
+        return transforms.dedup_events(raw), "all"
+    holding = (
+        raw.filter(transforms.event_hash(F.col("event_id")).isin(suspects))
+        .select(F.col("_metadata.file_path"))
+        .distinct()
+        .collect()
+    )
+    dirty = {_local_path(row[0]) for row in holding}
+    by_path = {os.path.abspath(p): p for p in paths}
+    if not dirty <= by_path.keys():  # a path Spark spells differently: take the safe route
+        log.warning("build: %d suspect files not matched to the plan; deduping every row", len(dirty))
+        return transforms.dedup_events(raw), "all"
+    clean = [p for key, p in by_path.items() if key not in dirty]
+    suspect = read_raw(spark, [by_path[key] for key in sorted(dirty)])
+    if not clean:
+        return transforms.dedup_events(suspect), "files"
+    return transforms.dedup_suspects(read_raw(spark, clean), suspect), "files"
 
 
 def write_catalogue_dims(catalogue: Catalogue, run_dir: Path) -> dict[str, Path]:
@@ -118,25 +200,6 @@ def _schema_for(table: ddl.Table, schema: pa.Schema) -> pa.Schema:
     return pa.schema([schema.field(c) for c in table.column_names])
 
 
-#: Columns of the curated fact the aggregates and dimensions need (cached once, read by all of them).
-AGG_INPUT = (
-    "date",
-    "book_id",
-    "customer_id",
-    "region_code",
-    "channel_code",
-    "genre",
-    "revenue_cents",
-    "units",
-    "is_order",
-    "is_refund",
-    "book_key",
-    "customer_key",
-    "region_key",
-    "channel_key",
-)
-
-
 def raw_rows(paths: list[str]) -> int:
     """Rows in these raw files, from their Parquet footers (no Spark job, no data read).
 
@@ -148,58 +211,81 @@ def raw_rows(paths: list[str]) -> int:
 
 
 def build(
-    spark: SparkSession, plan: Plan, catalogue: Catalogue, run_dir: Path, manifest: Manifest
+    spark: SparkSession,
+    plan: Plan,
+    catalogue: Catalogue,
+    run_dir: Path,
+    manifest: Manifest,
+    on_written: Callable[[str, Path], None] | None = None,
 ) -> Manifest:
     """Run the transforms for ``plan`` and write every curated table; returns the filled manifest.
 
-    Spark actions are the cost on two cores, so there are few: one job writes
-    the fact (dedup, joins), the narrow columns of the written fact are cached
-    once and every aggregate, the run totals and the ad-hoc dimension members
-    come from that cache.  The raw row count comes from the files' footers.
+    Spark work is the cost on two cores, so there is little: a narrow pass
+    proves the event ids unique (or finds the few files to dedup, see
+    :func:`deduped_raw`), one job writes the fact (joins to broadcast
+    dimensions), then each aggregate reads only its columns of the written
+    fact; one small slice table gives the four small daily aggregates, the
+    calendar's days and the run totals.  The raw row count comes from the
+    files' footers.  ``on_written(table, folder)`` is called as soon as a
+    table's folder is complete (the run loads it while Spark goes on).
     """
     started = time.monotonic()
+
+    def written(table: ddl.Table, path: Path) -> None:
+        manifest.tables[table.name] = str(path)
+        if on_written is not None:
+            on_written(table.name, path)
+
     catalogue_files = write_catalogue_dims(catalogue, run_dir)
     cat = {name: spark.read.parquet(str(path)) for name, path in catalogue_files.items()}
     paths = [f.path for f in plan.files]
     manifest.rows_raw = raw_rows(paths)
-    raw = read_raw(spark, paths)
     log.info("build: %d raw rows in %d files (%.1fs)", manifest.rows_raw, len(plan.files), _since(started))
 
-    events = transforms.published_days(transforms.dedup_events(raw), plan.watermark, plan.dates)
+    deduped, route = deduped_raw(spark, paths, manifest.rows_raw)
+    log.info("build: dedup route %r (%.1fs)", route, _since(started))
+    events = transforms.published_days(deduped, plan.watermark, plan.dates)
     fact = transforms.enrich(
         events, cat["dim_book"], cat["dim_customer"], cat["dim_region"], cat["dim_channel"]
     )
     fact_path = run_dir / ddl.FCT_SALES.name
-    _write(fact, fact_path)
-    manifest.tables[ddl.FCT_SALES.name] = str(fact_path)
+    _write(fact, fact_path, options=FACT_WRITE_OPTIONS)
+    written(ddl.FCT_SALES, fact_path)
     log.info("build: fact written (%.1fs)", _since(started))
 
-    narrow = spark.read.parquet(str(fact_path)).select(*AGG_INPUT, "raw_revenue_cents").cache()
-    sums = narrow.agg(F.count(F.lit(1)).alias("rows"), F.sum("raw_revenue_cents").alias("rev")).first()
+    # Every later job reads only the columns it needs from the written fact (Parquet is
+    # columnar: cheaper than caching the rows); the slices are tiny and cached.
+    curated = spark.read.parquet(str(fact_path))
+    sliced = aggregates.slices(curated).cache()
+    sums = sliced.agg(F.sum("events").alias("rows"), F.sum("raw_revenue_cents").alias("rev")).first()
     assert sums is not None
-    manifest.rows_deduped = int(sums["rows"])
+    manifest.rows_deduped = int(sums["rows"] or 0)
     manifest.raw_revenue_cents = int(sums["rev"] or 0)
 
-    sliced = aggregates.slices(narrow).cache()
     daily_paths: dict[str, Path] = {}
     for table in ddl.DAILY_AGGS:
         path = run_dir / table.name
         if aggregates.by_slices(table):
             _write(aggregates.from_slices(sliced, table), path, 1)
         else:
-            _write(aggregates.daily(narrow, table), path)
+            with no_partial_aggregation(spark):
+                _write(aggregates.daily(curated, table), path)
         daily_paths[table.name] = path
-        manifest.tables[table.name] = str(path)
-    sliced.unpersist()
+        written(table, path)
     for table in ddl.MONTHLY_AGGS:
         assert table.monthly_from is not None
         path = run_dir / table.name
-        _write(aggregates.monthly(spark.read.parquet(str(daily_paths[table.monthly_from])), table), path)
-        manifest.tables[table.name] = str(path)
+        monthly = aggregates.monthly(spark.read.parquet(str(daily_paths[table.monthly_from])), table)
+        if table.unique == ("month",):
+            _write(monthly, path)
+        else:
+            with no_partial_aggregation(spark):
+                _write(monthly, path)
+        written(table, path)
     log.info("build: aggregates written (%.1fs)", _since(started))
 
     adhoc_rows = (
-        narrow.filter(
+        curated.filter(
             (F.col("book_key") < 0)
             | (F.col("customer_key") < 0)
             | (F.col("region_key") < 0)
@@ -214,18 +300,17 @@ def build(
         _write(extra, path / "adhoc", 1)
         if plan.is_full:
             shutil.copyfile(catalogue_files[table.name], path / "catalogue.parquet")
-        manifest.tables[table.name] = str(path)
+        written(table, path)
     adhoc_rows.unpersist()
-    days = narrow.select("date").distinct()
-    calendar = dims.dim_date(spark, days)
+    calendar = dims.dim_date(spark, sliced.select("date"))
     if not plan.is_full:  # the published calendar already has 2000..2049
         calendar = calendar.filter(
             (F.col("date") < F.lit(dims.CALENDAR_FIRST)) | (F.col("date") > F.lit(dims.CALENDAR_LAST))
         )
     path = run_dir / ddl.DIM_DATE.name
     _write(calendar.select(*ddl.DIM_DATE.column_names), path, 1)
-    narrow.unpersist()
-    manifest.tables[ddl.DIM_DATE.name] = str(path)
+    sliced.unpersist()
+    written(ddl.DIM_DATE, path)
     log.info("build: dimensions written (%.1fs)", _since(started))
     manifest.save(run_dir)
     return manifest

@@ -15,6 +15,9 @@ SQL_CONF = {
     "spark.sql.adaptive.enabled": "true",
     "spark.sql.adaptive.coalescePartitions.enabled": "true",
     "spark.sql.sources.partitionOverwriteMode": "static",
+    # A run lists its raw files itself (one per source and day): stat them in the driver
+    # rather than in a Spark job of one task per file.
+    "spark.sql.sources.parallelPartitionDiscovery.threshold": "1000000",
 }
 
 

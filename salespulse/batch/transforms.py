@@ -30,6 +30,31 @@ def dedup_events(raw: DataFrame) -> DataFrame:
     return raw.withColumn("_rank", F.row_number().over(order)).filter(F.col("_rank") == 1).drop("_rank")
 
 
+def event_hash(event_id: Column) -> Column:
+    """64-bit hash of an ``event_id``: equal ids have equal hashes (the cheap duplicate probe)."""
+    return F.xxhash64(event_id)
+
+
+def repeated_hashes(raw: DataFrame) -> DataFrame:
+    """The ``event_hash`` values more than one raw row carries (column ``event_hash``).
+
+    Every duplicated ``event_id`` is among them, so an empty result proves the
+    ids unique.  It shuffles one partially counted 8-byte key per row instead
+    of whole rows (the cost of :func:`dedup_events`); a hash collision only
+    makes an innocent id a suspect, which :func:`dedup_events` then handles
+    like any other.
+    """
+    counted = raw.groupBy(event_hash(F.col("event_id")).alias("event_hash")).count()
+    return counted.filter(F.col("count") > 1).select("event_hash")
+
+
+def dedup_suspects(clean: DataFrame, suspect: DataFrame) -> DataFrame:
+    """Deduped events from rows split in two: ``clean`` rows share no ``event_id`` with any
+    other row (they pass as they are), ``suspect`` rows hold every copy of every id that
+    repeats (they go through :func:`dedup_events`)."""
+    return clean.unionByName(dedup_events(suspect))
+
+
 def published_days(events: DataFrame, watermark: date, dates: frozenset[date] | None = None) -> DataFrame:
     """Events of the days the warehouse publishes: before the watermark (and in ``dates`` if given)."""
     kept = events.filter(F.col("event_date") < F.lit(watermark))

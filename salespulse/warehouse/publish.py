@@ -202,8 +202,9 @@ def _merge_days(cur, published: str, staging: str, days: list[date]) -> None:  #
         raise quality.QualityError(failures)
 
 
-def build_indexes(settings: Settings, schema: str, *, workers: int = 2) -> None:
-    """PostgreSQL indexes on the date of each table and the keys the API filters by, then ANALYZE."""
+def build_indexes(settings: Settings, schema: str, *, workers: int = 2, analyze_tables: bool = True) -> None:
+    """PostgreSQL indexes on the date of each table and the keys the API filters by, then ANALYZE
+    (unless the loader analyzed every table already: ``analyze_tables=False``)."""
     with db.connected(settings) as conn:
         if db.is_redshift(conn):
             return
@@ -222,7 +223,7 @@ def build_indexes(settings: Settings, schema: str, *, workers: int = 2) -> None:
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="index") as pool:
         list(pool.map(run, statements))
-    analyze(settings, schema, [t.name for t in ddl.ALL])
+    analyze(settings, schema, [t.name for t in ddl.ALL] if analyze_tables else [ddl.BATCH_INFO.name])
 
 
 def analyze(settings: Settings, schema: str, tables: list[str]) -> None:

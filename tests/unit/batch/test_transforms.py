@@ -271,3 +271,67 @@ def test_a_run_with_no_files_reads_an_empty_raw_frame(spark) -> None:
     empty = read_raw(spark, [])
     assert empty.columns == RAW_SALES_SCHEMA.names and empty.count() == 0
     assert transforms.dedup_events(empty).count() == 0
+
+
+def test_repeated_hashes_finds_every_duplicated_id(spark) -> None:
+    raw = raw_df(spark, ([event("a", 1), event("b", 1)], "stream", 100), ([event("a", 2)], "csv", 200))
+    got = [r.event_hash for r in transforms.repeated_hashes(raw).collect()]
+    (expected,) = [
+        r.h for r in spark.createDataFrame([("a",)], ["i"]).select(F.xxhash64("i").alias("h")).collect()
+    ]
+    assert got == [expected]
+    unique = raw_df(spark, ([event("a", 1), event("b", 1)], "stream", 100))
+    assert transforms.repeated_hashes(unique).count() == 0
+
+
+def _write_raw(path, *files: tuple[list[SaleEvent], str, int]) -> list[str]:  # type: ignore[no-untyped-def]
+    import pyarrow.parquet as pq
+
+    out = []
+    for n, (evs, source, at) in enumerate(files):
+        table = events_to_table(evs, source, [f"{source}/{at}/{i}" for i in range(len(evs))], at)
+        file = path / f"f{n}.parquet"
+        pq.write_table(table, file)
+        out.append(str(file))
+    return out
+
+
+@pytest.mark.parametrize("limit", [None, 0])
+def test_deduped_raw_only_dedups_the_files_holding_a_repeated_id(spark, tmp_path, monkeypatch, limit) -> None:
+    from salespulse.batch import build
+
+    if limit is not None:  # more suspects than the limit: every row goes through the dedup
+        monkeypatch.setattr(build, "MAX_SUSPECTS", limit)
+    paths = _write_raw(
+        tmp_path,
+        ([event("g1", 1), event("g2", 1)], "generator", 100),  # clean: no id repeats anywhere
+        ([event("s1", 1), event("s2", 1)], "stream", 100),
+        ([event("s1", 1), event("s3", 1)], "stream", 200),  # a replay overlapping the file above
+        ([event("c1", 2, quantity=1)], "csv", 300),
+        ([event("c1", 3, quantity=2)], "csv", 400),  # a corrected CSV line, moved a day
+    )
+    got, route = build.deduped_raw(spark, paths)
+    assert route == ("files" if limit is None else "all")
+    expected = [
+        Row(event_id="g1", event_date=date(2026, 2, 1), quantity=1, origin="generator/100/0"),
+        Row(event_id="g2", event_date=date(2026, 2, 1), quantity=1, origin="generator/100/1"),
+        Row(event_id="s1", event_date=date(2026, 2, 1), quantity=1, origin="stream/200/0"),
+        Row(event_id="s2", event_date=date(2026, 2, 1), quantity=1, origin="stream/100/1"),
+        Row(event_id="s3", event_date=date(2026, 2, 1), quantity=1, origin="stream/200/1"),
+        Row(event_id="c1", event_date=date(2026, 2, 3), quantity=2, origin="csv/400/0"),
+    ]
+    assertDataFrameEqual(got.select("event_id", "event_date", "quantity", "origin"), expected)
+
+
+def test_deduped_raw_passes_unique_ids_through(spark, tmp_path) -> None:
+    from salespulse.batch import build
+
+    paths = _write_raw(tmp_path, ([event("a", 1)], "generator", 1), ([event("b", 2)], "stream", 2))
+    got, route = build.deduped_raw(spark, paths)
+    assert route == "unique"
+    assert build.deduped_raw(spark, paths, rows=2)[1] == "all"  # a small run skips the probe
+    assertDataFrameEqual(
+        got.select("event_id", "origin"),
+        [Row(event_id="a", origin="generator/1/0"), Row(event_id="b", origin="stream/2/0")],
+    )
+    assert build.deduped_raw(spark, [])[1] == "unique"

@@ -404,12 +404,11 @@ async def bench_fanout(port: int, session: str, n: int, rounds: int) -> list[flo
     return delays
 
 
-def start_live_pipeline(rate: int) -> tuple[list[subprocess.Popen[bytes]], str, float]:
+def start_live_pipeline(rate: int) -> tuple[list[subprocess.Popen[bytes]], str]:
     """The real speed layer on the bench's Redis prefix: a consumer, then a producer at ``rate``/s.
 
     Its own topic prefix, so nothing else reads or writes these topics; returns the
-    processes, the topic prefix (for deleting the topics afterwards) and when the producer started
-    (epoch ms: updates about older events are not part of the measurement).
+    processes and the topic prefix (for deleting the topics afterwards).
     """
     topics = f"benchws{uuid.uuid4().hex[:6]}."
     env = {**os.environ, "SALESPULSE_TOPIC_PREFIX": topics, "SALESPULSE_LOG_LEVEL": "WARNING"}
@@ -428,46 +427,56 @@ def start_live_pipeline(rate: int) -> tuple[list[subprocess.Popen[bytes]], str, 
         if time.monotonic() > deadline:
             raise TimeoutError("the consumer did not start")
         time.sleep(0.2)
-    started_ms = time.time() * 1000
     producer = subprocess.Popen([*cli, "produce", "--rate", str(rate)], env=env, stderr=subprocess.DEVNULL)
-    return [producer, consumer], topics, started_ms
+    return [producer, consumer], topics
 
 
 async def bench_fanout_live(
-    port: int, session: str, n: int, seconds: float, since_ms: float
+    port: int, session: str, n: int, seconds: float
 ) -> tuple[list[float], list[float], int]:
-    """``n`` logged-in clients on ``/ws/live/`` while the real pipeline runs: for every update each
-    client gets, arrival minus the update's newest event time, and minus its oldest listed order's."""
+    """``n`` logged-in clients on ``/ws/live/`` while the real pipeline runs.
+
+    Each client listens from its own connection on (so nothing queues up at the
+    client while the others connect); measured are the updates about sales made
+    once all ``n`` are connected, for ``seconds``: arrival minus the update's
+    newest event time, and minus its oldest listed order's.
+    """
     import websockets
 
     headers = {"Cookie": f"sessionid={session}", "Origin": f"http://127.0.0.1:{port}"}
-    sockets = []
+    newest: list[float] = []
+    oldest: list[float] = []
+    window = {"from_ms": float("inf"), "deadline": float("inf")}
+
+    async def listen(ws: Any) -> None:
+        while True:
+            left = window["deadline"] - time.monotonic()
+            if left <= 0:
+                return
+            try:
+                raw = await asyncio.wait_for(ws.recv(), timeout=min(left, 5.0))
+            except TimeoutError:
+                continue
+            now_ms = time.time() * 1000
+            msg = json.loads(raw)
+            if not msg.get("max_event_time") or _epoch_ms(msg["max_event_time"]) < window["from_ms"]:
+                continue  # a sale from before every client was connected
+            newest.append(now_ms - _epoch_ms(msg["max_event_time"]))
+            times = [_epoch_ms(o["event_time"]) for o in msg.get("latest_orders") or []]
+            if times:
+                oldest.append(now_ms - min(times))
+
+    sockets, tasks = [], []
     for _ in range(n):
         ws = await websockets.connect(
             f"ws://127.0.0.1:{port}/ws/live/", additional_headers=headers, max_size=None
         )
         await ws.recv()  # snapshot
         sockets.append(ws)
-    newest: list[float] = []
-    oldest: list[float] = []
-    deadline = time.monotonic() + seconds
-
-    async def listen(ws: Any) -> None:
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                raw = await asyncio.wait_for(ws.recv(), timeout=left)
-            except TimeoutError:
-                return
-            now_ms = time.time() * 1000
-            msg = json.loads(raw)
-            if not msg.get("max_event_time") or _epoch_ms(msg["max_event_time"]) < since_ms:
-                continue  # the topic-creating message, sent before the producer started
-            newest.append(now_ms - _epoch_ms(msg["max_event_time"]))
-            times = [_epoch_ms(o["event_time"]) for o in msg.get("latest_orders") or []]
-            if times:
-                oldest.append(now_ms - min(times))
-
-    await asyncio.gather(*(listen(ws) for ws in sockets))
+        tasks.append(asyncio.create_task(listen(ws)))
+    window["from_ms"] = time.time() * 1000
+    window["deadline"] = time.monotonic() + seconds
+    await asyncio.gather(*tasks)
     for ws in sockets:
         await ws.close()
     return newest, oldest, len(sockets)
@@ -558,18 +567,18 @@ def main() -> int:
                         flush=True,
                     )
         if args.ws and args.ws_producer_rate:
-            pipeline, topics, since_ms = start_live_pipeline(args.ws_producer_rate)
+            pipeline, topics = start_live_pipeline(args.ws_producer_rate)
             procs += pipeline
-            newest, oldest, clients = asyncio.run(
-                bench_fanout_live(port, session, args.ws, args.ws_seconds, since_ms)
-            )
+            client_cpu = time.process_time()
+            newest, oldest, clients = asyncio.run(bench_fanout_live(port, session, args.ws, args.ws_seconds))
+            client_cpu = time.process_time() - client_cpu
             print(
                 f"\nlive fan-out: {clients} clients, producer at {args.ws_producer_rate}/s for "
                 f"{args.ws_seconds:g} s, {len(newest)} updates received; arrival - newest event time: "
                 f"p50 {statistics.median(newest):.0f} ms, p99 {pct(newest, 0.99):.0f} ms, "
                 f"max {max(newest):.0f} ms; arrival - oldest listed order: "
                 f"p50 {statistics.median(oldest):.0f} ms, p99 {pct(oldest, 0.99):.0f} ms "
-                f"(load avg {os.getloadavg()[0]:.2f})"
+                f"(load avg {os.getloadavg()[0]:.2f}; the clients' own process used {client_cpu:.1f} CPU s)"
             )
         elif args.ws:
             delays = asyncio.run(bench_fanout(port, session, args.ws, args.rounds))

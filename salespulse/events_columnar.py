@@ -44,6 +44,9 @@ from salespulse.metrics import EVENT_TYPES, REFUND, revenue_cents_np
 FAST_MAX_BYTES = min(2048, MAX_EVENT_BYTES)
 #: When a batch fails to parse as a whole, it is retried in pieces of this size.
 PIECE = 256
+#: Below this many messages the per-message decoder is cheaper than the Arrow
+#: reader's fixed cost (about 2 ms a call against 12 µs a message).
+MIN_COLUMNAR = 128
 
 _WIRE_SCHEMA = pa.schema(
     [
@@ -284,8 +287,10 @@ def _slow_table(events: list[SaleEvent]) -> pa.Table:
 
 def decode_many(values: Sequence[bytes | None]) -> Decoded:
     """Decode and validate a batch of wire messages: the verdict of ``events.decode`` on each."""
-    buffer = _all_candidates(values)
-    if buffer is not None:
+    buffer = _all_candidates(values) if len(values) >= MIN_COLUMNAR else None
+    if len(values) < MIN_COLUMNAR:
+        candidates = []
+    elif buffer is not None:
         candidates = list(range(len(values)))
     else:
         candidates = [i for i, v in enumerate(values) if _fast_candidate(v)]

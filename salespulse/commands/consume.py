@@ -19,6 +19,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "it takes what is queued, up to --batch-size (default 50)",
     )
     parser.add_argument(
+        "--min-batch-interval-ms",
+        type=int,
+        default=50,
+        help="a batch smaller than 500 messages waits until this long after the previous batch "
+        "began, so low rates do not pay each batch's fixed cost hundreds of times a second (default 50)",
+    )
+    parser.add_argument(
         "--session-timeout-ms",
         type=int,
         default=6000,
@@ -59,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         group=args.group,
         batch_size=args.batch_size,
         batch_wait_ms=args.batch_wait_ms,
+        min_batch_interval_ms=args.min_batch_interval_ms,
         session_timeout_ms=args.session_timeout_ms,
         until_idle_s=args.until_idle,
         max_events=args.max_events,

@@ -54,6 +54,8 @@ log = logging.getLogger("salespulse.consume")
 CRASH_POINTS = ("after_dlq", "mid_lake", "after_lake", "after_redis", "after_commit")
 CRASH_EXIT_CODE = 70
 MAX_CONFLICT_RETRIES = 5
+#: Batches at least this big start at once, whatever the minimum interval.
+SMALL_BATCH = 500
 
 
 @dataclass
@@ -64,6 +66,7 @@ class ConsumerOptions:
     group: str | None = None  # default: the configured consumer group
     batch_size: int = 5000
     batch_wait_ms: int = 50
+    min_batch_interval_ms: int = 50
     session_timeout_ms: int = 6000
     until_idle_s: float | None = None
     max_events: int | None = None
@@ -146,6 +149,7 @@ class StreamConsumer:
         self._batch_latency_ms = 0.0
         self._last_stats = 0.0
         self._crash_batches = 0
+        self._last_batch_at = 0.0
         self._writers = ThreadPoolExecutor(
             max_workers=max(1, self.settings.partitions), thread_name_prefix="lake"
         )
@@ -356,21 +360,30 @@ class StreamConsumer:
         self.stop_event.set()
 
     def _next_messages(self, timeout: float) -> list[Any]:
-        """What is queued now, up to the batch size; when nothing is, the first message to arrive
-        within ``timeout`` and whatever came with it.
+        """The next batch: what is queued, up to the batch size; when nothing is, the first
+        message to arrive within ``timeout`` and whatever came with it.
 
-        A batch therefore starts as soon as there is data (no waiting to fill it)
-        and grows by itself with the load: while one batch is applied, the next
-        one queues up.
+        A batch starts as soon as there is data and grows by itself with the load
+        (while one batch is applied, the next queues up).  A small batch that would
+        start sooner than ``min_batch_interval_ms`` after the previous one waits out
+        the rest of that interval for more messages: each batch has a fixed cost
+        (a lake file per partition, one Redis script, a commit) of a few
+        milliseconds, which tiny back-to-back batches would pay hundreds of times
+        a second at low rates.
         """
         size = self.options.batch_size
         messages = self.consumer.consume(size, 0)
-        if messages:
-            return messages
-        first = self.consumer.poll(timeout)
-        if first is None:
-            return []
-        return [first, *self.consumer.consume(size - 1, 0)] if size > 1 else [first]
+        if not messages:
+            first = self.consumer.poll(timeout)
+            if first is None:
+                return []
+            messages = [first]
+        if len(messages) < min(size, SMALL_BATCH):
+            wait = self._last_batch_at + self.options.min_batch_interval_ms / 1000 - time.monotonic()
+            if wait > 0:
+                messages += self.consumer.consume(size - len(messages), wait)
+        self._last_batch_at = time.monotonic()
+        return messages
 
     def run(self) -> RunSummary:
         if threading.current_thread() is threading.main_thread():

@@ -134,6 +134,8 @@ def test_every_poison_kind_and_random_mutations_get_the_same_verdict(events: lis
     _assert_same_verdict(values)
     got = decode_many(values)
     assert 0 < len(got.rejects) < len(values)
+    _assert_same_verdict(values[:60])  # below MIN_COLUMNAR: the per-message path throughout
+    _assert_same_verdict(values[-40:])
 
 
 def test_many_seeds_of_mutations(events: list[SaleEvent]) -> None:

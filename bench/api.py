@@ -97,30 +97,18 @@ def bench_user() -> tuple[str, str]:
     return token.key, client.cookies["sessionid"].value
 
 
-def load_synthetic(n: int) -> None:
-    """N events over five years into both layers (the last two days to the speed views)."""
-    import random
-
-    from api import speed, testdata
-
+def random_sales(rng: Any, cat: Any, n: int, start_ms: int, span_ms: int, tag: str) -> list[Any]:
+    """``n`` one-line sales of random books and customers, at random times in ``[start, start + span)``."""
     from salespulse.events import SaleEvent
-    from salespulse.reference import CHANNELS, REGIONS, get_catalogue
+    from salespulse.reference import CHANNELS, REGIONS
 
-    cat = get_catalogue()
-    rng = random.Random(1)
-    today = datetime.now(UTC).date()
-    watermark = today - timedelta(days=1)
-    start_ms = int(
-        datetime.combine(today - timedelta(days=1825), datetime.min.time(), UTC).timestamp() * 1000
-    )
-    span = int(datetime.now(UTC).timestamp() * 1000) - start_ms
     books, customers = cat.book_id.tolist(), cat.customer_id.tolist()
-    events = [
+    return [
         SaleEvent(
             str(uuid.UUID(int=rng.getrandbits(128), version=4)),
             "sale",
-            start_ms + rng.randrange(span),
-            f"B{i:09d}",
+            start_ms + rng.randrange(span_ms),
+            f"{tag}{i:09d}",
             1,
             rng.choice(customers),
             rng.choice(books),
@@ -134,6 +122,23 @@ def load_synthetic(n: int) -> None:
         )
         for i in range(n)
     ]
+
+
+def load_synthetic(n: int) -> None:
+    """N events over five years into both layers (the last two days to the speed views)."""
+    from api import speed, testdata
+
+    from salespulse.reference import get_catalogue
+
+    cat = get_catalogue()
+    rng = random.Random(1)
+    today = datetime.now(UTC).date()
+    watermark = today - timedelta(days=1)
+    start_ms = int(
+        datetime.combine(today - timedelta(days=1825), datetime.min.time(), UTC).timestamp() * 1000
+    )
+    span = int(datetime.now(UTC).timestamp() * 1000) - start_ms
+    events = random_sales(rng, cat, n, start_ms, span, "B")
     testdata.warehouse_load(events, watermark, cat, run_id=f"bench-{n}")
     r = speed.client()
     testdata.speed_clear(r)
@@ -150,9 +155,8 @@ def load_speed(n: int) -> None:
     """
     from api import speed, testdata
 
-    from salespulse.events import SaleEvent
     from salespulse.names import Names
-    from salespulse.reference import CHANNELS, REGIONS, get_catalogue
+    from salespulse.reference import get_catalogue
 
     r, names = speed.client(), Names.from_settings()
     keys = list(r.scan_iter(names.key("day", "*"), count=1000))
@@ -165,26 +169,7 @@ def load_speed(n: int) -> None:
     now = datetime.now(UTC)
     midnight_ms = int(datetime.combine(now.date(), datetime.min.time(), UTC).timestamp() * 1000)
     span = max(1, int(now.timestamp() * 1000) - midnight_ms)
-    books, customers = cat.book_id.tolist(), cat.customer_id.tolist()
-    events = [
-        SaleEvent(
-            str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-            "sale",
-            midnight_ms + rng.randrange(span),
-            f"S{i:09d}",
-            1,
-            rng.choice(customers),
-            rng.choice(books),
-            rng.randint(1, 3),
-            rng.choice([999, 1499, 2499]),
-            0,
-            "USD",
-            rng.choice(CHANNELS).code,
-            rng.choice(REGIONS).code,
-            "card",
-        )
-        for i in range(n)
-    ]
+    events = random_sales(rng, cat, n, midnight_ms, span, "S")
     for i in range(0, n, 5000):
         testdata.speed_apply(r, events[i : i + 5000], cat)
 

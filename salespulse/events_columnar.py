@@ -37,6 +37,7 @@ from salespulse.events import (
     SaleEvent,
     decode,
 )
+from salespulse.lake import RAW_SALES_SCHEMA, events_to_table
 from salespulse.metrics import EVENT_TYPES, REFUND, revenue_cents_np
 
 #: Longer messages go to the per-message path: a clean sale line is ~360 bytes,
@@ -70,27 +71,8 @@ _WIRE_SCHEMA = pa.schema(
 _PARSE = pj.ParseOptions(explicit_schema=_WIRE_SCHEMA, unexpected_field_behavior="ignore")
 _READ = pj.ReadOptions(use_threads=False, block_size=1 << 26)
 
-#: The columns a decoded batch has: the raw zone's, less source/origin/ingested_at.
-COLUMNS = pa.schema(
-    [
-        pa.field("event_id", pa.string(), nullable=False),
-        pa.field("event_type", pa.string(), nullable=False),
-        pa.field("event_time", pa.timestamp("ms", tz="UTC"), nullable=False),
-        pa.field("event_date", pa.date32(), nullable=False),
-        pa.field("order_id", pa.string(), nullable=False),
-        pa.field("line_no", pa.int32(), nullable=False),
-        pa.field("customer_id", pa.string(), nullable=False),
-        pa.field("product_id", pa.string(), nullable=False),
-        pa.field("quantity", pa.int32(), nullable=False),
-        pa.field("unit_price_cents", pa.int64(), nullable=False),
-        pa.field("discount_bp", pa.int32(), nullable=False),
-        pa.field("revenue_cents", pa.int64(), nullable=False),
-        pa.field("currency", pa.string(), nullable=False),
-        pa.field("channel", pa.string(), nullable=False),
-        pa.field("region", pa.string(), nullable=False),
-        pa.field("payment_method", pa.string(), nullable=False),
-    ]
-)
+#: The columns a decoded batch has: the raw zone's, less what the writer adds (source, origin, ingested_at).
+COLUMNS = pa.schema([f for f in RAW_SALES_SCHEMA if f.name not in ("source", "origin", "ingested_at")])
 _ID_FIELDS = ("order_id", "customer_id", "product_id", "channel", "region", "payment_method")
 #: Stricter than the contract (which strips whitespace and allows any text):
 #: printable ASCII, no space, so stripping would change nothing.
@@ -257,32 +239,7 @@ def _fast_candidate(value: bytes | None) -> bool:
 
 
 def _slow_table(events: list[SaleEvent]) -> pa.Table:
-    quantity = np.array([e.quantity for e in events], np.int64)
-    cents = np.array([e.unit_price_cents for e in events], np.int64)
-    bp = np.array([e.discount_bp for e in events], np.int64)
-    refund = np.array([e.event_type == REFUND for e in events], bool)
-    times = np.array([e.event_time_ms for e in events], np.int64)
-    return pa.table(
-        {
-            "event_id": [e.event_id for e in events],
-            "event_type": [e.event_type for e in events],
-            "event_time": pa.array(times, pa.timestamp("ms", tz="UTC")),
-            "event_date": pa.array((times // 86_400_000).astype(np.int32), pa.date32()),
-            "order_id": [e.order_id for e in events],
-            "line_no": pa.array([e.line_no for e in events], pa.int32()),
-            "customer_id": [e.customer_id for e in events],
-            "product_id": [e.product_id for e in events],
-            "quantity": pa.array(quantity, pa.int32()),
-            "unit_price_cents": pa.array(cents, pa.int64()),
-            "discount_bp": pa.array(bp, pa.int32()),
-            "revenue_cents": pa.array(revenue_cents_np(quantity, cents, bp, refund), pa.int64()),
-            "currency": [e.currency for e in events],
-            "channel": [e.channel for e in events],
-            "region": [e.region for e in events],
-            "payment_method": [e.payment_method for e in events],
-        },
-        schema=COLUMNS,
-    )
+    return events_to_table(events, "", [""] * len(events), 0).select(COLUMNS.names)
 
 
 def decode_many(values: Sequence[bytes | None]) -> Decoded:

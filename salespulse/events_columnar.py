@@ -94,10 +94,6 @@ class Decoded:
     positions: np.ndarray  # input index of each row of ``table``
     rejects: dict[int, str]  # input index -> every reason, joined as by InvalidEvent
 
-    @property
-    def n_fast(self) -> int:
-        return self.table.num_rows
-
 
 def _days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
     """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm)."""

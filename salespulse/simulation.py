@@ -53,7 +53,8 @@ REFUND_MAX_DELAY_MS = 30 * DAY_MS
 LINE_COLUMNS = tuple(
     name for name in RAW_SALES_SCHEMA.names if name not in {"event_date", "source", "origin", "ingested_at"}
 )
-_TEXT_COLUMNS = (
+#: The simulation's text columns (ids and dimension codes).
+TEXT_COLUMNS = (
     "event_id",
     "event_type",
     "order_id",
@@ -311,7 +312,7 @@ def orders_to_lines(
     """
     lines_per_order = draw_lines_per_order(rng, len(order_times_ms))
     lines = build_lines(rng, catalogue, order_times_ms, lines_per_order, refund_rate)
-    return {name: col.astype("U") if name in _TEXT_COLUMNS else col for name, col in lines.items()}
+    return {name: col.astype("U") if name in TEXT_COLUMNS else col for name, col in lines.items()}
 
 
 # -- Arrow --------------------------------------------------------------------
@@ -372,7 +373,7 @@ def lines_to_table(
             )
         elif name == "ingested_at":
             columns[name] = pa.array(np.full(n, ingested_at_ms, np.int64), field.type)
-        elif name in _TEXT_COLUMNS:
+        elif name in TEXT_COLUMNS:
             columns[name] = text_to_arrow(np.asarray(lines[name]))
         else:
             columns[name] = pa.array(np.asarray(lines[name]), field.type)

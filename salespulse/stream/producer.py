@@ -32,7 +32,7 @@ from salespulse.metrics import REFUND
 from salespulse.names import Names
 from salespulse.reference import get_catalogue
 from salespulse.settings import Settings, get_settings
-from salespulse.simulation import orders_to_lines
+from salespulse.simulation import TEXT_COLUMNS, orders_to_lines
 from salespulse.stream import pacing
 from salespulse.stream.poison import KINDS, malformed
 
@@ -115,17 +115,6 @@ def live_order(rng: np.random.Generator, lines: dict[str, np.ndarray]) -> np.nda
 
 #: Identifiers the wire template may write without JSON escaping (the simulation's own alphabet).
 _PLAIN_TEXT = re.compile(r"^[!#-\[\]-~]*$")  # printable ASCII, no space, quote or backslash
-_TEXT_COLUMNS = (
-    "event_id",
-    "event_type",
-    "order_id",
-    "customer_id",
-    "product_id",
-    "currency",
-    "channel",
-    "region",
-    "payment_method",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +151,7 @@ def _text(values: list[Any]) -> pa.Array:
 def _wire_lines(columns: dict[str, list[Any]]) -> list[WireLine]:
     """Pre-encode simulated rows; a chunk with text that needs escaping goes through ``encode`` instead."""
     rows = list(zip(*(columns[c] for c in _EVENT_COLUMNS), strict=True))
-    if not all(_PLAIN_TEXT.match("".join(columns[c])) for c in _TEXT_COLUMNS):
+    if not all(_PLAIN_TEXT.match("".join(columns[c])) for c in TEXT_COLUMNS):
         out = []
         for r in rows:
             head, _, rest = encode(SaleEvent(r[0], r[1], 0, *r[3:])).partition(b'"event_time":"')

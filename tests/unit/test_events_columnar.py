@@ -112,11 +112,13 @@ def _mutate(rng: random.Random, event: SaleEvent) -> bytes:
     return orjson.dumps(payload)
 
 
-def test_clean_batch_matches_the_per_message_decoder(events: list[SaleEvent]) -> None:
+def test_clean_batch_matches_the_per_message_decoder(events: list[SaleEvent], monkeypatch) -> None:
     values = [encode(e) for e in events]
-    got = decode_many(values)
+    with monkeypatch.context() as m:  # a clean batch never reaches the per-message path
+        m.setattr("salespulse.events_columnar.decode", lambda value: pytest.fail("per-message path used"))
+        got = decode_many(values)
     assert got.rejects == {}
-    assert got.n_fast == len(events)
+    assert got.table.num_rows == len(events)
     _assert_same_verdict(values)
 
 
